@@ -65,7 +65,8 @@ class ModSeq(int):
 
 # atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards / quoted-specials / resp-specials
 # flag-keyword = "$MDNSent" / "$Forwarded" / ... / atom   (RFC 9051 section 9)
-_ATOM_RE: Final = re.compile(r"[!#$&'+-\[^-z|}~]+\Z")  # ATOM-CHAR: printable ASCII minus atom-specials
+# ATOM-CHAR: printable ASCII minus atom-specials
+_ATOM_RE: Final = re.compile(r"[!#$&'+-\[^-z|}~]+\Z")
 _SYSTEM_FLAGS: Final = {
     f.lower(): f
     for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\Recent", "\\*")
@@ -168,7 +169,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash((Secret, len(self.__value)))
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("a Secret cannot be pickled")
 
     def __bool__(self) -> bool:

@@ -187,7 +187,9 @@ class DovecotServer:
         return log.read_text(errors="replace") if log.exists() else ""
 
     @contextlib.contextmanager
-    def raw_connection(self, *, tls: bool = False, timeout: float = 10.0) -> Iterator[socket.socket]:
+    def raw_connection(
+        self, *, tls: bool = False, timeout: float = 10.0
+    ) -> Iterator[socket.socket]:
         """A blocking socket to the server (TLS-wrapped when ``tls``), for wire-level tests."""
         port = self.imaps_port if tls else self.imap_port
         sock = socket.create_connection((self.host, port), timeout=timeout)
@@ -338,12 +340,15 @@ service anvil {{
 
     def _wait_ready(self) -> None:
         """Wait until the plain listener answers with its real (post-auth-process) greeting."""
-        assert self._proc is not None and self.directory is not None
+        assert self._proc is not None
+        assert self.directory is not None
         deadline = time.monotonic() + self.startup_timeout
         last = ""
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise DovecotStartError(f"dovecot exited with {self._proc.returncode}: {self._log_tail()}")
+                raise DovecotStartError(
+                    f"dovecot exited with {self._proc.returncode}: {self._log_tail()}"
+                )
             try:
                 with socket.create_connection((self.host, self.imap_port), timeout=2) as sock:
                     data = b""
@@ -360,7 +365,9 @@ service anvil {{
             except OSError as exc:
                 last = str(exc)
             time.sleep(0.05)
-        raise DovecotStartError(f"dovecot not ready after {self.startup_timeout}s ({last}): {self._log_tail()}")
+        raise DovecotStartError(
+            f"dovecot not ready after {self.startup_timeout}s ({last}): {self._log_tail()}"
+        )
 
     def _log_tail(self) -> str:
         assert self.directory is not None
