@@ -31,3 +31,14 @@ def dovecot() -> Iterator[DovecotServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("trio", id="trio"),
+        pytest.param("asyncio", id="asyncio"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Client tests marked ``@pytest.mark.anyio`` run on Trio (the default backend) and on asyncio."""
+    return str(request.param)
