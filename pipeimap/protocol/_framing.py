@@ -1,0 +1,272 @@
+"""Incremental framing of the server byte stream into responses and literal chunks.
+
+Theory of operation: a response is text lines joined by literals (RFC 9051
+section 4.3): a line that ends in ``{n}`` (or ``~{n}``, RFC 3516 literal8) is
+followed by exactly ``n`` bytes, then the response goes on.  The framer keeps
+one ``bytearray`` buffer and a read position.  In line state it looks for the
+next LF with ``bytearray.find`` from where the previous search stopped (so a
+line that arrives in many pieces is scanned once); a literal announcement is
+recognized with a regex anchored at the end of the line.  Literal bytes are
+never scanned: they are sliced out of the buffer (held literals) or handed on
+as they arrive (streamed literals).
+
+A FETCH body literal larger than ``stream_threshold`` is streamed:
+:class:`FetchLiteralStarted`, :class:`FetchLiteralChunk` per available slice,
+:class:`FetchLiteralEnded`, and a :class:`StreamedLiteral` marker takes its
+place in the response.  Every other literal is held, up to
+``max_literal_in_memory``; response text is bounded by ``max_line_length``,
+checked while a line is still arriving; the sum of both by
+``max_response_size``.  So the buffer never holds more than the limits plus
+one fed chunk.
+
+Tolerated: bare LF line ends (a CR before the LF is optional).  Lines that
+are status responses (``tag OK ...``, ``* BYE ...``) or continuation requests
+never carry literals, so a text that happens to end in ``{5}`` there is text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from ..errors import LimitExceededError, ResponseParseError, escape_excerpt
+from ._lexer import lex
+from ._limits import ParserLimits
+from ._parse_fetch import BODY_LITERAL_ITEM, normalize_fetch_item_name
+from ._responses import (
+    FetchLiteralChunk,
+    FetchLiteralEnded,
+    FetchLiteralStarted,
+    StreamedLiteral,
+)
+from ._types import UID, SeqNum
+
+__all__ = ["Frame", "Framer"]
+
+_LITERAL_END: Final = re.compile(rb"\{([0-9]{1,20})\+?\}\Z")
+_NO_LITERAL_HEAD: Final = re.compile(rb"(?:\+|[^ ]+ +(?i:OK|NO|BAD|BYE|PREAUTH)(?=[ \[]|\Z))")
+_FETCH_HEAD: Final = re.compile(rb"\* +([0-9]{1,10}) +(?i:FETCH)(?= |\()")
+
+_LINE, _LITERAL, _STREAM = 0, 1, 2
+
+
+@dataclass(slots=True)
+class Frame:
+    """One complete response: text parts (latin-1 decoded) alternating with literals.
+
+    ``offsets[i]`` is the absolute stream offset of ``parts[2*i]``.
+    """
+
+    parts: list[str | bytes | StreamedLiteral]
+    offsets: list[int]
+    start: int
+
+
+class Framer:
+    """Splits a byte stream into :class:`Frame` objects and streamed-literal events."""
+
+    def __init__(self, limits: ParserLimits) -> None:
+        self.limits = limits
+        self._buf = bytearray()
+        self._pos = 0  # read position in _buf
+        self._base = 0  # absolute offset of _buf[0]
+        self._scan = 0  # where to resume looking for LF
+        self._state = _LINE
+        self._parts: list[str | bytes | StreamedLiteral] = []
+        self._offsets: list[int] = []
+        self._seg_start = 0  # absolute offset of the current text segment
+        self._text_len = 0
+        self._mem_len = 0
+        self._head = b""  # first segment of the response (for stream decisions)
+        self._lit_size = 0
+        self._lit_left = 0
+        self._stream_seq: SeqNum | None = None
+        self._stream_name = ""
+        self.eof = False
+
+    # --- bookkeeping ------------------------------------------------------------
+
+    @property
+    def offset(self) -> int:
+        """Absolute offset of the first byte not yet consumed."""
+        return self._base + self._pos
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held: unconsumed input plus the current response's parts."""
+        return len(self._buf) - self._pos + self._mem_len + self._text_len
+
+    def at_boundary(self) -> bool:
+        return self._state == _LINE and not self._parts and self._pos == len(self._buf)
+
+    def in_response(self) -> bool:
+        return self._state != _LINE or bool(self._parts) or self._pos < len(self._buf)
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def take_unparsed(self) -> bytes:
+        data = bytes(self._buf[self._pos :])
+        self._base += len(self._buf)
+        self._buf.clear()
+        self._pos = self._scan = 0
+        return data
+
+    def _compact(self) -> None:
+        pos = self._pos
+        if pos == len(self._buf):
+            self._base += pos
+            self._buf.clear()
+            self._pos = self._scan = 0
+        elif pos > 65536 and pos > len(self._buf) >> 1:
+            del self._buf[:pos]
+            self._base += pos
+            self._scan -= pos
+            self._pos = 0
+
+    def _excerpt(self, pos: int) -> str:
+        return escape_excerpt(bytes(self._buf[max(0, pos - 32) : pos + 32]), min(pos, 32))
+
+    def _limit(self, name: str, limit: int, pos: int, detail: str = "") -> LimitExceededError:
+        return LimitExceededError(name, limit, self._base + pos, self._excerpt(pos), detail)
+
+    # --- the state machine --------------------------------------------------------
+
+    def next(self) -> Frame | FetchLiteralStarted | FetchLiteralChunk | FetchLiteralEnded | None:
+        """The next complete frame or streaming event, or None if more input is needed."""
+        buf = self._buf
+        limits = self.limits
+        while True:
+            state = self._state
+            if state == _LINE:
+                end = buf.find(b"\n", self._scan)
+                pos = self._pos
+                if end < 0:
+                    self._scan = len(buf)
+                    if self._text_len + len(buf) - pos > limits.max_line_length:
+                        raise self._limit(
+                            "max_line_length", limits.max_line_length, len(buf), "line too long"
+                        )
+                    return None
+                if self._text_len + end - pos > limits.max_line_length:
+                    raise self._limit(
+                        "max_line_length", limits.max_line_length, end, "line too long"
+                    )
+                stop = end - 1 if end > pos and buf[end - 1] == 0x0D else end
+                seg = bytes(buf[pos:stop])
+                seg_start = self._base + pos
+                self._pos = self._scan = end + 1
+                self._text_len += end + 1 - pos
+                if not self._parts:
+                    self._head = seg
+                literal = None
+                if seg.endswith(b"}") and not (
+                    self._head is seg and _NO_LITERAL_HEAD.match(seg) is not None
+                ):
+                    brace = seg.rfind(b"{")
+                    literal = _LITERAL_END.match(seg, brace) if brace >= 0 else None
+                if literal is None:
+                    self._parts.append(seg.decode("utf-8", "surrogateescape"))
+                    self._offsets.append(seg_start)
+                    frame = Frame(self._parts, self._offsets, self._offsets[0])
+                    self._parts = []
+                    self._offsets = []
+                    self._text_len = self._mem_len = 0
+                    self._head = b""
+                    self._compact()
+                    return frame
+                size = int(literal.group(1))
+                cut = brace - 1 if brace > 0 and seg[brace - 1] == 0x7E else brace  # "~{"
+                text = seg[:cut]
+                self._parts.append(text.decode("utf-8", "surrogateescape"))
+                self._offsets.append(seg_start)
+                started = self._start_literal(size, text, end)
+                if started is not None:
+                    return started
+            elif state == _LITERAL:
+                pos = self._pos
+                n = self._lit_left
+                if len(buf) - pos < n:
+                    return None
+                with memoryview(buf) as mv:
+                    self._parts.append(bytes(mv[pos : pos + n]))
+                self._pos = self._scan = pos + n
+                self._state = _LINE
+            else:  # _STREAM
+                left = self._lit_left
+                if left == 0:
+                    self._state = _LINE
+                    self._parts.append(StreamedLiteral(self._lit_size))
+                    assert self._stream_seq is not None  # set with the state
+                    return FetchLiteralEnded(self._stream_seq, self._stream_name, self._lit_size)
+                pos = self._pos
+                avail = len(buf) - pos
+                if avail == 0:
+                    return None
+                take = avail if avail < left else left
+                with memoryview(buf) as mv:
+                    chunk = bytes(mv[pos : pos + take])
+                self._pos = self._scan = pos + take
+                self._lit_left = left - take
+                self._compact()
+                return FetchLiteralChunk(chunk)
+
+    def _start_literal(self, size: int, text: bytes, end: int) -> FetchLiteralStarted | None:
+        limits = self.limits
+        self._lit_size = self._lit_left = size
+        if size > limits.max_literal_size:
+            raise self._limit("max_literal_size", limits.max_literal_size, end, "literal too big")
+        if size > limits.stream_threshold:
+            head = _FETCH_HEAD.match(self._head)
+            item = BODY_LITERAL_ITEM.search(text[-8192:]) if head is not None else None
+            if head is not None and item is not None:
+                seq_n = int(head.group(1))
+                if not 1 <= seq_n <= 0xFFFFFFFF:
+                    raise ResponseParseError(
+                        "message-data", self._base + end, self._excerpt(end), "bad sequence number"
+                    )
+                self._state = _STREAM
+                self._stream_seq = SeqNum(seq_n)
+                self._stream_name = normalize_fetch_item_name(item.group(1).decode("latin-1"))
+                return FetchLiteralStarted(
+                    self._stream_seq, self._peek_uid(), self._stream_name, size
+                )
+        if size > limits.max_literal_in_memory:
+            raise self._limit(
+                "max_literal_in_memory", limits.max_literal_in_memory, end, "literal too big"
+            )
+        self._mem_len += size
+        if self._mem_len + self._text_len > limits.max_response_size:
+            raise self._limit(
+                "max_response_size", limits.max_response_size, end, "response too big"
+            )
+        self._state = _LITERAL
+        return None
+
+    def _peek_uid(self) -> UID | None:
+        """The UID item, if it came earlier on this FETCH line (else None)."""
+        try:
+            root = lex(
+                self._parts, self._offsets, "msg-att", self.limits.max_nesting_depth, partial=True
+            )
+        except ResponseParseError:
+            return None
+        items = next((x for x in root if isinstance(x, list)), None)
+        if items is None:
+            return None
+        for i in range(0, len(items) - 1, 2):
+            name = items[i]
+            value = items[i + 1]
+            if (
+                isinstance(name, str)
+                and name.upper() == "UID"
+                and isinstance(value, str)
+                and value.isdigit()
+                and value.isascii()
+                and len(value) <= 10
+            ):
+                n = int(value)
+                if 1 <= n <= 0xFFFFFFFF:
+                    return UID(n)
+        return None

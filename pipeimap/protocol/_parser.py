@@ -1,0 +1,283 @@
+"""The incremental, sans-IO response parser (RFC 9051 section 7, ``response``).
+
+Theory of operation: :class:`ResponseParser` is h11-style.  ``feed()`` only
+appends bytes; ``next_event()`` does the work, one response at a time and only
+on demand, so that after the tagged OK of STARTTLS or COMPRESS the bytes that
+follow are still unparsed and :meth:`take_unparsed` hands them over intact.
+The :class:`~pipeimap.protocol._framing.Framer` cuts the stream into
+responses (and streams large FETCH literals); the first line's head selects
+the grammar (status, continuation, FETCH, other data); the lexer turns the
+rest into a generic tree in one regex pass; the ``_parse_*`` modules build
+typed values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from typing import Final
+
+from ..errors import ResponseParseError, escape_excerpt
+from ._bodystructure import generic
+from ._codes import parse_resp_text
+from ._framing import Frame, Framer
+from ._lexer import GrammarError, Value, lex
+from ._limits import ParserLimits
+from ._parse_data import DATA_PARSERS
+from ._parse_fetch import convert_msg_att
+from ._responses import (
+    ContinuationRequest,
+    EnabledResponse,
+    Event,
+    ExistsResponse,
+    ExpungeResponse,
+    FetchItems,
+    FetchResponse,
+    Greeting,
+    RecentResponse,
+    TaggedResponse,
+    UnknownResponse,
+    UntaggedStatus,
+)
+from ._types import SeqNum
+
+__all__ = ["ResponseParser"]
+
+_UNTAGGED_NUMBER: Final = re.compile(r"\* *([0-9]{1,10}) +([A-Za-z][A-Za-z0-9.\-]*) ?")
+_UNTAGGED_WORD: Final = re.compile(r"\* *([A-Za-z][A-Za-z0-9.\-_=]*) ?")
+# tag = 1*<any ASTRING-CHAR except "+"> (RFC 9051 section 9)
+_TAGGED: Final = re.compile(r'([^\x00-\x20(){%*"\\+\x7f-\xff]+) +([A-Za-z]+)(?=[ \[]|\Z)')
+_STATUS: Final = frozenset(("OK", "NO", "BAD", "BYE", "PREAUTH"))
+_TAGGED_STATUS: Final = frozenset(("OK", "NO", "BAD"))
+_BASE64: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
+_FETCH_ITEM_START: Final = re.compile(
+    r" *(?i:UID|FLAGS|RFC822\.SIZE|INTERNALDATE|MODSEQ|ENVELOPE|BODYSTRUCTURE) "
+)
+
+
+class ResponseParser:
+    """Turns bytes from an IMAP server into typed events.
+
+    Usage::
+
+        parser = ResponseParser()
+        parser.feed(data)
+        for event in parser.events():
+            ...
+
+    ``next_event()`` returns ``None`` when it needs more data.  After
+    ``feed_eof()``, an incomplete response makes ``next_event()`` raise
+    :class:`~pipeimap.errors.ResponseParseError`.  A parse error is final:
+    every later call raises it again.
+
+    Args:
+        limits: memory bounds, see :class:`ParserLimits`.
+        expect_greeting: the first response must be a greeting (``* OK``,
+            ``* PREAUTH``, ``* BYE``) and is returned as :class:`Greeting`.
+        utf8: mailbox names are UTF-8 (after ``ENABLE UTF8=ACCEPT``, RFC 9051
+            section 6.3.1 / RFC 6855).  The parser switches this on itself when
+            it parses ``* ENABLED`` with ``UTF8=ACCEPT``.
+    """
+
+    def __init__(
+        self,
+        limits: ParserLimits | None = None,
+        *,
+        expect_greeting: bool = True,
+        utf8: bool = False,
+    ) -> None:
+        self.limits = limits if limits is not None else ParserLimits()
+        self.utf8 = utf8
+        self._framer = Framer(self.limits)
+        self._expect_greeting = expect_greeting
+        self._error: ResponseParseError | None = None
+        self._last_fetch_seq: SeqNum | None = None
+
+    # --- public API ---------------------------------------------------------------
+
+    @property
+    def offset(self) -> int:
+        """Bytes consumed so far (absolute stream offset of the next unparsed byte)."""
+        return self._framer.offset
+
+    @property
+    def buffered(self) -> int:
+        """Bytes the parser holds (input not yet consumed plus the current response)."""
+        return self._framer.buffered
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes; nothing is parsed until :meth:`next_event`."""
+        if self._framer.eof:
+            raise RuntimeError("feed() after feed_eof()")
+        if data:
+            self._framer.feed(data)
+
+    def feed_eof(self) -> None:
+        """The connection was closed by the server."""
+        self._framer.eof = True
+
+    def take_unparsed(self) -> bytes:
+        """Return (and drop) every byte fed but not yet parsed.
+
+        For COMPRESS=DEFLATE the compressed stream starts right after the CRLF
+        of the tagged OK (RFC 4978 section 3); for STARTTLS any such bytes are
+        a response-injection attack and must be discarded (RFC 9051 section 11.1).
+        """
+        if not self._framer.at_boundary() and self._framer._parts:
+            raise RuntimeError("take_unparsed() in the middle of a response")
+        return self._framer.take_unparsed()
+
+    def events(self) -> Iterator[Event]:
+        """Yield every event that the data fed so far completes."""
+        while True:
+            event = self.next_event()
+            if event is None:
+                return
+            yield event
+
+    def next_event(self) -> Event | None:
+        """Parse and return the next event, or ``None`` if more data is needed."""
+        if self._error is not None:
+            raise self._error
+        try:
+            item = self._framer.next()
+            if item is None:
+                if self._framer.eof and self._framer.in_response():
+                    off = self._framer.offset
+                    raise ResponseParseError(
+                        "response", off, "", "connection closed in the middle of a response"
+                    )
+                return None
+            if isinstance(item, Frame):
+                return self._parse(item)
+            return item
+        except ResponseParseError as exc:
+            self._error = exc
+            raise
+
+    # --- dispatch -----------------------------------------------------------------
+
+    def _fail(self, frame: Frame, rule: str, detail: str, pos: int = 0) -> ResponseParseError:
+        first = frame.parts[0]
+        data = first.encode("utf-8", "surrogateescape") if isinstance(first, str) else b""
+        return ResponseParseError(rule, frame.start + pos, escape_excerpt(data, pos), detail)
+
+    def _parse(self, frame: Frame) -> Event:
+        try:
+            return self._dispatch(frame)
+        except GrammarError as exc:
+            raise self._fail(frame, exc.rule, str(exc)) from None
+        except ValueError as exc:  # a value type refused a number (UID(0), ModSeq...)
+            raise self._fail(frame, "response", str(exc)) from None
+
+    def _dispatch(self, frame: Frame) -> Event:
+        first = frame.parts[0]
+        assert isinstance(first, str)  # frames always start with text
+        depth = self.limits.max_nesting_depth
+        if self._expect_greeting:
+            self._expect_greeting = False
+            m = _UNTAGGED_WORD.match(first)
+            status = m.group(1).upper() if m is not None else ""
+            if m is None or status not in ("OK", "PREAUTH", "BYE") or len(frame.parts) > 1:
+                raise self._fail(frame, "greeting", "expected * OK, * PREAUTH or * BYE")
+            code, text = parse_resp_text(first, m.end(), frame.start, depth)
+            return Greeting(status, code, text)
+        c = first[:1]
+        if c == "*":
+            return self._untagged(frame, first, depth)
+        if c == "+":
+            code, text = parse_resp_text(first, 1, frame.start, depth)
+            data: bytes | None = None
+            if code is None and _BASE64.match(text) is not None:
+                try:
+                    data = base64.b64decode(text, validate=True)
+                except (binascii.Error, ValueError):
+                    data = None
+            return ContinuationRequest(text, code, data)
+        m = _TAGGED.match(first)
+        if m is not None and len(frame.parts) == 1:
+            status = m.group(2).upper()
+            if status in _TAGGED_STATUS:
+                code, text = parse_resp_text(first, m.end(), frame.start, depth)
+                return TaggedResponse(m.group(1), status, code, text)
+        trailer = self._fetch_trailer(frame, first)
+        if trailer is not None:
+            return trailer
+        raise self._fail(frame, "response", "not a tagged, untagged or continuation response")
+
+    def _fetch_trailer(self, frame: Frame, first: str) -> FetchResponse | None:
+        """Xeams (paperless-ngx #13412) closes the FETCH parenthesis right after the
+        BODY[] literal and sends the remaining items on a line of their own, with
+        neither ``*`` nor parentheses.  Such a line cannot be a tagged response
+        (its second word is not OK/NO/BAD) nor anything else, so it is
+        unambiguous: it belongs to the FETCH just before it."""
+        seq = self._last_fetch_seq
+        if seq is None or len(frame.parts) != 1 or _FETCH_ITEM_START.match(first) is None:
+            return None
+        line = first.rstrip(" ")
+        if line.endswith(")") and line.count(")") > line.count("("):
+            line = line[:-1]
+        try:
+            tree = lex([line], [frame.start], "msg-att", self.limits.max_nesting_depth)
+            items = convert_msg_att(tree)
+        except (ResponseParseError, GrammarError):
+            return None
+        return FetchResponse(seq, items.uid, items)
+
+    def _rest(self, frame: Frame, first: str, start: int) -> list[Value]:
+        parts = list(frame.parts)
+        parts[0] = first[start:]
+        offsets = list(frame.offsets)
+        offsets[0] += start
+        return lex(parts, offsets, "response-data", self.limits.max_nesting_depth)
+
+    def _untagged(self, frame: Frame, first: str, depth: int) -> Event:
+        m = _UNTAGGED_NUMBER.match(first)
+        if m is not None:
+            n = int(m.group(1))
+            kind = m.group(2).upper()
+            if kind == "FETCH":
+                return self._fetch(frame, first, m.end(), n)
+            if len(frame.parts) == 1 and first[m.end() :].strip() == "":
+                if kind == "EXISTS":
+                    return ExistsResponse(n)
+                if kind == "RECENT":
+                    return RecentResponse(n)
+                if kind == "EXPUNGE":
+                    if n == 0:
+                        raise self._fail(frame, "message-data", "EXPUNGE of message 0")
+                    return ExpungeResponse(SeqNum(n))
+            data = self._rest(frame, first, m.end())
+            return UnknownResponse(kind, n, tuple(generic(x) for x in data))
+        m = _UNTAGGED_WORD.match(first)
+        if m is None:
+            raise self._fail(frame, "response-data", "expected a response keyword after '*'")
+        kind = m.group(1).upper()
+        if kind in _STATUS and len(frame.parts) == 1:
+            code, text = parse_resp_text(first, m.end(), frame.start, depth)
+            return UntaggedStatus(kind, code, text)
+        parser = DATA_PARSERS.get(kind)
+        tree = self._rest(frame, first, m.end())
+        if parser is None:
+            return UnknownResponse(kind, None, tuple(generic(x) for x in tree))
+        event = parser(tree, self.utf8)
+        if isinstance(event, EnabledResponse) and "UTF8=ACCEPT" in event.capabilities:
+            self.utf8 = True  # RFC 9051 section 6.3.1: mailbox names are UTF-8 from now on
+        return event  # type: ignore[return-value]
+
+    def _fetch(self, frame: Frame, first: str, start: int, n: int) -> FetchResponse:
+        if not 1 <= n <= 0xFFFFFFFF:
+            raise self._fail(frame, "message-data", f"bad sequence number {n}")
+        tree = self._rest(frame, first, start)
+        if not tree or not isinstance(tree[0], list):
+            raise self._fail(frame, "msg-att", "FETCH needs a parenthesized item list", start)
+        tokens = tree[0]
+        if len(tree) > 1:
+            # Items after the closing parenthesis (Xeams, paperless-ngx #13412): take them.
+            tokens = tokens + tree[1:]
+        items: FetchItems = convert_msg_att(tokens)
+        seq = SeqNum(n)
+        self._last_fetch_seq = seq
+        return FetchResponse(seq, items.uid, items)
