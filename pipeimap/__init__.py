@@ -16,6 +16,7 @@ from .errors import (
     PredecessorFailedError,
     ProtocolError,
     ResponseParseError,
+    SaslError,
     UnexpectedResponseError,
     UsageError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "PredecessorFailedError",
     "ProtocolError",
     "ResponseParseError",
+    "SaslError",
     "Secret",
     "SeqNum",
     "UnexpectedResponseError",

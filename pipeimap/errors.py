@@ -36,6 +36,7 @@ __all__ = [
     "PredecessorFailedError",
     "ProtocolError",
     "ResponseParseError",
+    "SaslError",
     "UnexpectedResponseError",
     "UsageError",
     "escape_excerpt",
@@ -132,6 +133,20 @@ class LimitExceededError(ResponseParseError):
             excerpt,
             detail or f"{limit_name} limit of {limit} exceeded",
         )
+
+
+class SaslError(ProtocolError):
+    """The server broke the SASL exchange: a malformed challenge, an unexpected
+    extra challenge, or (SCRAM) a server that could not prove it knows the
+    password.  Treat the connection as untrusted and close it.
+
+    Attributes:
+        mechanism: the mechanism name (``"SCRAM-SHA-256"``).
+    """
+
+    def __init__(self, mechanism: str, message: str) -> None:
+        self.mechanism = mechanism
+        super().__init__(f"{mechanism}: {message}")
 
 
 class UnexpectedResponseError(ProtocolError):

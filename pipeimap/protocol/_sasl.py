@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-from ..errors import InvalidArgumentError, ProtocolError
+from ..errors import InvalidArgumentError, SaslError
 from ._types import Secret
 
 __all__ = [
@@ -59,20 +59,6 @@ __all__ = [
     "create_mechanism",
     "saslprep",
 ]
-
-
-class SaslError(ProtocolError):
-    """The server broke the SASL exchange: a malformed challenge, an unexpected
-    extra challenge, or (SCRAM) a server that could not prove it knows the
-    password.  Treat the connection as untrusted and close it.
-
-    Attributes:
-        mechanism: the mechanism name (``"SCRAM-SHA-256"``).
-    """
-
-    def __init__(self, mechanism: str, message: str) -> None:
-        self.mechanism = mechanism
-        super().__init__(f"{mechanism}: {message}")
 
 
 def _to_secret(value: Secret | str | bytes) -> Secret:

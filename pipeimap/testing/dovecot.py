@@ -276,6 +276,8 @@ ssl_key = <{base}/server-key.pem
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
 auth_mechanisms = plain login scram-sha-256
+# A test server: no penalty delay after a failed login (tests fail logins on purpose).
+auth_failure_delay = 0
 default_login_user = {login_user}
 default_internal_user = {internal_user}
 default_internal_group = {internal_user}
