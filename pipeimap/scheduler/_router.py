@@ -1,0 +1,422 @@
+"""The response router: untagged responses to state, to commands, to subscribers.
+
+Theory of operation (pipelining.md, "Routing responses"): each untagged
+response is (1) applied to :class:`SessionState` in wire order, (2) offered to
+the in-flight commands that solicited it, (3) emitted as an :class:`Unsolicited`
+event if nobody did.  Nothing is routed to "the oldest pending command".
+
+FETCH lines are resolved to a message (their UID item, else the seq->UID map
+at the moment the line is parsed), then each item, by its normalized name
+(:func:`~pipeimap.protocol._parse_fetch.normalize_fetch_item_name`), goes to
+every in-flight FETCH/STORE whose set holds the message and whose item list
+asked for it.  Items of one message are merged per command until all requested
+items are there (RFC 2683 section 3.4.4: a server may split them over lines).
+Streamed literals go to the single command that asked for that section (R5
+makes it unique).  Tagged and ``+`` responses are handled by the scheduler.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from ..errors import PredecessorFailedError
+from ..protocol import _commands as c
+from ..protocol import _responses as r
+from ..protocol._codes import CapabilityCode, NumberCode, PermanentFlagsCode
+from ..protocol._types import UID, ModSeq, SeqNum
+from . import _events as ev
+from ._entry import Entry
+from ._outcomes import (
+    Delivered,
+    LiteralChunk,
+    LiteralEnded,
+    LiteralStarted,
+    MessageDelivered,
+    Outcome,
+    Unsolicited,
+)
+from ._state import AuthState, MailboxState, SessionState
+
+__all__ = ["Router"]
+
+_SELECT_CODES = frozenset(
+    {"UIDVALIDITY", "UIDNEXT", "UNSEEN", "HIGHESTMODSEQ", "PERMANENTFLAGS", "NOMODSEQ"}
+    | {"READ-ONLY", "READ-WRITE"}
+)
+_EXPUNGERS = (c.Expunge, c.UidExpunge, c.Move, c.Close)
+
+
+class Router:
+    """Routes untagged responses; owned by the scheduler, which supplies the
+    in-flight commands in write order."""
+
+    def __init__(self, state: SessionState, inflight: Callable[[], Iterable[Entry]]) -> None:
+        self.state = state
+        self._inflight = inflight
+        self.opening: Entry | None = None  # SELECT/EXAMINE whose mailbox is current
+        self.awaiting_closed: Entry | None = None  # SELECT written, [CLOSED] not yet seen
+        self._streaming: Entry | None = None
+        self._streaming_active = False
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _live(self) -> list[Entry]:
+        return list(self._inflight())
+
+    @staticmethod
+    def _give(entry: Entry, response: object) -> list[Outcome]:
+        return [] if entry.cancelled else [Delivered(entry.cid, response)]
+
+    def _to_all(self, entries: list[Entry], response: object) -> list[Outcome]:
+        if not entries:
+            return [Unsolicited(ev.ResponseReceived(response))]
+        return [o for e in entries for o in self._give(e, response)]
+
+    def _of(self, *types: type[c.Command]) -> list[Entry]:
+        return [e for e in self._live() if isinstance(e.command, types)]
+
+    # --- selection boundary ---------------------------------------------------------
+
+    def switch_to(self, entry: Entry | None) -> list[Outcome]:
+        """Make ``entry``'s mailbox (or none) the current one (the CLOSED boundary)."""
+        old = self.state.selected
+        outs: list[Outcome] = []
+        if old is not None:
+            outs.append(Unsolicited(ev.MailboxClosed(old.name)))
+        self.state.selected = entry.new_mailbox if entry is not None else None
+        self.opening = entry
+        self.awaiting_closed = None
+        if self.state.auth is AuthState.SELECTED and entry is None:
+            self.state.auth = AuthState.AUTHENTICATED
+        return outs
+
+    # --- dispatch -------------------------------------------------------------------
+
+    def route(self, event: r.Event) -> list[Outcome]:
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            return [Unsolicited(ev.ResponseReceived(event))]
+        return handler(self, event)
+
+    def _status(self, event: r.UntaggedStatus) -> list[Outcome]:
+        code = event.code
+        name = code.name if code is not None else ""
+        outs: list[Outcome] = []
+        if isinstance(code, CapabilityCode):
+            outs += self._capabilities(code.capabilities, None)
+        if name == "CLOSED":
+            return outs + self.switch_to(self.awaiting_closed)
+        if name == "ALERT":
+            return [*outs, Unsolicited(ev.AlertReceived(event.text))]
+        if name in _SELECT_CODES and event.status == "OK":
+            return outs + self._mailbox_code(event)
+        if not isinstance(code, CapabilityCode):
+            outs.append(Unsolicited(ev.NoticeReceived(event.status, code, event.text)))
+        return outs
+
+    def _mailbox_code(self, event: r.UntaggedStatus) -> list[Outcome]:
+        mbox = self.state.selected
+        code = event.code
+        assert code is not None
+        if mbox is None:
+            return [Unsolicited(ev.NoticeReceived(event.status, code, event.text))]
+        outs: list[Outcome] = []
+        if isinstance(code, NumberCode):
+            if code.name == "UIDVALIDITY":
+                outs += self._uidvalidity(mbox, code.value)
+            elif code.name == "UIDNEXT":
+                mbox.uidnext = code.value
+            elif code.name == "UNSEEN":
+                mbox.unseen = code.value
+            elif code.name == "HIGHESTMODSEQ":
+                mbox.highestmodseq = ModSeq(code.value)
+        elif isinstance(code, PermanentFlagsCode):
+            mbox.permanent_flags = code.flags
+        elif code.name == "NOMODSEQ":
+            mbox.nomodseq = True
+        elif code.name in ("READ-ONLY", "READ-WRITE"):
+            mbox.readonly = code.name == "READ-ONLY"
+        if self.opening is not None:
+            return outs + self._give(self.opening, event)
+        return [*outs, Unsolicited(ev.NoticeReceived(event.status, code, event.text))]
+
+    def _uidvalidity(self, mbox: MailboxState, value: int) -> list[Outcome]:
+        old = mbox.uidvalidity
+        mbox.uidvalidity = value
+        if self.opening is not None or old is None or old == value:
+            return []
+        # Outside SELECT: every UID is void; in-flight UID commands cannot be trusted.
+        for e in self._live():
+            if e.fp.is_uid and e.poison is None:
+                e.poison = PredecessorFailedError(
+                    "NO",
+                    "UIDVALIDITY",
+                    "UIDVALIDITY changed while the command ran",
+                    e.tag or "",
+                    e.fp.name,
+                )
+        mbox.on_exists(0)
+        return [Unsolicited(ev.UidValidityChanged(old, value))]
+
+    def _capabilities(self, caps: tuple[str, ...], entry: Entry | None) -> list[Outcome]:
+        changed = self.state.set_capabilities(caps)
+        if not changed:
+            return []
+        return [Unsolicited(ev.CapabilitiesChanged(self.state.capabilities))]
+
+    def _capability(self, event: r.CapabilityResponse) -> list[Outcome]:
+        self.state.set_capabilities(event.capabilities)
+        owners = self._of(c.Capability)
+        if owners:
+            return self._give(owners[0], event)
+        return [Unsolicited(ev.CapabilitiesChanged(self.state.capabilities))]
+
+    def _enabled(self, event: r.EnabledResponse) -> list[Outcome]:
+        self.state.enabled |= frozenset(event.capabilities)
+        owners = self._of(c.Enable)
+        if owners:
+            return self._give(owners[0], event)
+        return [Unsolicited(ev.ExtensionsEnabled(frozenset(event.capabilities)))]
+
+    def _single(self, types: tuple[type[c.Command], ...], event: object) -> list[Outcome]:
+        owners = self._of(*types)
+        if owners:
+            return self._give(owners[0], event)
+        return [Unsolicited(ev.ResponseReceived(event))]
+
+    # --- mailbox size and expunges ----------------------------------------------------
+
+    def _exists(self, event: r.ExistsResponse) -> list[Outcome]:
+        if self.state.selected is not None:
+            self.state.selected.on_exists(event.count)
+        if self.opening is not None:
+            return self._give(self.opening, event)
+        return [Unsolicited(ev.MessageCountChanged(event.count))]
+
+    def _recent(self, event: r.RecentResponse) -> list[Outcome]:
+        if self.state.selected is not None:
+            self.state.selected.recent = event.count
+        if self.opening is not None:
+            return self._give(self.opening, event)
+        return [Unsolicited(ev.RecentCountChanged(event.count))]
+
+    def _flags(self, event: r.FlagsResponse) -> list[Outcome]:
+        if self.state.selected is not None:
+            self.state.selected.flags = event.flags
+        if self.opening is not None:
+            return self._give(self.opening, event)
+        return [Unsolicited(ev.MailboxFlagsChanged(event.flags))]
+
+    def _suspect(self) -> bool:
+        live = self._live()
+        return not any(e.fp.expunge_ok for e in live) or any(
+            e.fp.seq_args or not e.fp.expunge_ok for e in live
+        )
+
+    def _expunge(self, event: r.ExpungeResponse) -> list[Outcome]:
+        suspect = self._suspect()
+        mbox = self.state.selected
+        uid = mbox.on_expunge(event.seq) if mbox is not None else None
+        gone = ev.MessagesExpunged((event.seq,), (uid,) if uid is not None else (), False, suspect)
+        outs = [o for e in self._of(*_EXPUNGERS) for o in self._give(e, event)]
+        return [*outs, Unsolicited(gone)]
+
+    def _vanished(self, event: r.VanishedResponse) -> list[Outcome]:
+        if event.earlier:
+            owners = [
+                e
+                for e in self._live()
+                if (isinstance(e.command, c.Fetch) and e.command.vanished)
+                or (isinstance(e.command, c._SelectBase) and e.command.qresync is not None)
+            ]
+            return self._to_all(owners, event)
+        mbox = self.state.selected
+        seqs, uids = mbox.on_vanished(event.uids) if mbox is not None else ((), ())
+        gone = ev.MessagesExpunged(seqs, uids, True, self._suspect())
+        outs = [o for e in self._of(*_EXPUNGERS) for o in self._give(e, event)]
+        return [*outs, Unsolicited(gone)]
+
+    # --- FETCH ------------------------------------------------------------------------------
+
+    def _fetch(self, event: r.FetchResponse) -> list[Outcome]:
+        mbox = self.state.selected
+        items = event.items
+        uid = mbox.on_fetch(event.seq, event.uid, items.flags) if mbox is not None else event.uid
+        claimed: set[str] = set()
+        outs: list[Outcome] = []
+        keys = frozenset(items)
+        for e in self._live():
+            names = e.request_names & keys
+            if not names or (names == {"UID"} and e.request_names != {"UID"}):
+                continue
+            if not e.contains(event.seq, uid, mbox):
+                continue
+            claimed |= names
+            outs += self._merge(e, event.seq, uid, {n: items[n] for n in names})
+        return outs + self._unclaimed(event.seq, uid, items, claimed)
+
+    @staticmethod
+    def _unclaimed(
+        seq: SeqNum, uid: UID | None, items: r.FetchItems, claimed: set[str]
+    ) -> list[Outcome]:
+        left = set(items) - claimed - {"UID"}
+        outs: list[Outcome] = []
+        flags = items.flags
+        if "FLAGS" in left and flags is not None:
+            outs.append(Unsolicited(ev.FlagsChanged(seq, uid, flags, items.modseq)))
+            left -= {"FLAGS", "MODSEQ"}
+        if left:
+            rest = r.FetchItems({k: items[k] for k in items if k in left or k == "UID"})
+            outs.append(Unsolicited(ev.FetchDataReceived(seq, uid, rest)))
+        return outs
+
+    @staticmethod
+    def _merge(e: Entry, seq: SeqNum, uid: UID | None, got: dict[str, object]) -> list[Outcome]:
+        key = ("u", int(uid)) if uid is not None else ("s", int(seq))
+        acc = e.partial.setdefault(key, {})
+        acc.update(got)
+        e.partial_seq[key] = int(seq)
+        if uid is not None:
+            e.delivered_uids.add(int(uid))
+        if not e.required_names <= acc.keys():
+            return []
+        del e.partial[key]
+        del e.partial_seq[key]
+        if e.cancelled:
+            return []
+        return [MessageDelivered(e.cid, seq, uid, r.FetchItems(acc))]
+
+    @staticmethod
+    def flush(e: Entry) -> list[Outcome]:
+        """At completion: deliver what arrived of incompletely answered messages."""
+        outs: list[Outcome] = []
+        for key, acc in e.partial.items():
+            uid = UID(key[1]) if key[0] == "u" else None
+            if not e.cancelled:
+                seq = SeqNum(e.partial_seq[key])
+                outs.append(MessageDelivered(e.cid, seq, uid, r.FetchItems(acc)))
+        e.partial.clear()
+        e.partial_seq.clear()
+        return outs
+
+    def _literal_started(self, event: r.FetchLiteralStarted) -> list[Outcome]:
+        mbox = self.state.selected
+        uid = event.uid
+        if uid is None and mbox is not None:
+            uid = mbox.uid_for(event.seq)
+        self._streaming_active = True
+        self._streaming = next(
+            (
+                e
+                for e in self._live()
+                if event.name in e.request_names and e.contains(event.seq, uid, mbox)
+            ),
+            None,
+        )
+        e = self._streaming
+        if e is None or e.cancelled:
+            return []
+        return [LiteralStarted(e.cid, uid, event.seq, event.name, event.size)]
+
+    def _literal_chunk(self, event: r.FetchLiteralChunk) -> list[Outcome]:
+        e = self._streaming
+        if e is None or e.cancelled:
+            return []
+        return [LiteralChunk(e.cid, event.data)]
+
+    def _literal_ended(self, event: r.FetchLiteralEnded) -> list[Outcome]:
+        e, self._streaming = self._streaming, None
+        self._streaming_active = False
+        if e is None or e.cancelled:
+            return []
+        return [LiteralEnded(e.cid)]
+
+    # --- searches, lists, status -----------------------------------------------------------
+
+    def _search(self, event: r.SearchResponse | r.SortResponse | r.ThreadResponse) -> list[Outcome]:
+        kind = {r.SearchResponse: c.Search, r.SortResponse: c.Sort}.get(type(event), c.Thread)
+        owners = self._of(kind)
+        legacy = [e for e in owners if getattr(e.command, "return_options", None) is None]
+        chosen = (legacy or owners)[:1]
+        if not chosen:
+            return [Unsolicited(ev.ResponseReceived(event))]  # RFC 3501 section 7
+        return self._give(chosen[0], event)
+
+    def _esearch(self, event: r.ESearchResponse) -> list[Outcome]:
+        live = self._live()
+        if event.tag is not None:
+            owners = [e for e in live if e.tag == event.tag]
+        else:
+            owners = [e for e in live if isinstance(e.command, (c.Search, c.Sort))][:1]
+        return self._to_all(owners[:1], event)
+
+    def _list(self, event: r.ListResponse) -> list[Outcome]:
+        kind = c.Lsub if event.kind.upper() == "LSUB" else c.List
+        owners = self._of(kind)
+        matching = [e for e in owners if _list_matches(e.command, event.mailbox, event.delimiter)]
+        return self._to_all(matching or owners, event)
+
+    def _mailbox_status(self, event: r.MailboxStatusResponse) -> list[Outcome]:
+        name = _norm(event.mailbox)
+        owners = [
+            e
+            for e in self._live()
+            if (isinstance(e.command, c.Status) and _norm(e.command.mailbox) == name)
+            or (
+                isinstance(e.command, c.List)
+                and e.command.return_status
+                and _list_matches(e.command, event.mailbox, None)
+            )
+        ]
+        return self._to_all(owners, event)
+
+
+def _norm(name: str) -> str:
+    return "INBOX" if name.upper() == "INBOX" else name
+
+
+def _list_matches(cmd: c.Command, mailbox: str, delimiter: str | None) -> bool:
+    """RFC 9051 section 6.3.9: ``*`` matches anything, ``%`` anything but the delimiter."""
+    if isinstance(cmd, c.List):
+        ref, patterns = cmd.reference, cmd.patterns
+    elif isinstance(cmd, c.Lsub):
+        ref, patterns = cmd.reference, (cmd.pattern,)
+    else:
+        return False
+    no_delim = f"[^{re.escape(delimiter)}]*" if delimiter else ".*"
+    for pat in patterns:
+        rx = "".join(
+            ".*" if ch == "*" else no_delim if ch == "%" else re.escape(ch) for ch in ref + pat
+        )
+        flags = re.DOTALL | (re.IGNORECASE if mailbox.upper() == "INBOX" else 0)
+        if re.fullmatch(rx, mailbox, flags):
+            return True
+    return False
+
+
+_Handler = Callable[[Router, r.Event], list[Outcome]]
+_HANDLERS: dict[type, _Handler] = {
+    r.UntaggedStatus: Router._status,  # type: ignore[dict-item]
+    r.CapabilityResponse: Router._capability,  # type: ignore[dict-item]
+    r.EnabledResponse: Router._enabled,  # type: ignore[dict-item]
+    r.ExistsResponse: Router._exists,  # type: ignore[dict-item]
+    r.RecentResponse: Router._recent,  # type: ignore[dict-item]
+    r.FlagsResponse: Router._flags,  # type: ignore[dict-item]
+    r.ExpungeResponse: Router._expunge,  # type: ignore[dict-item]
+    r.VanishedResponse: Router._vanished,  # type: ignore[dict-item]
+    r.FetchResponse: Router._fetch,  # type: ignore[dict-item]
+    r.FetchLiteralStarted: Router._literal_started,  # type: ignore[dict-item]
+    r.FetchLiteralChunk: Router._literal_chunk,  # type: ignore[dict-item]
+    r.FetchLiteralEnded: Router._literal_ended,  # type: ignore[dict-item]
+    r.SearchResponse: Router._search,  # type: ignore[dict-item]
+    r.SortResponse: Router._search,  # type: ignore[dict-item]
+    r.ThreadResponse: Router._search,  # type: ignore[dict-item]
+    r.ESearchResponse: Router._esearch,  # type: ignore[dict-item]
+    r.ListResponse: Router._list,  # type: ignore[dict-item]
+    r.MailboxStatusResponse: Router._mailbox_status,  # type: ignore[dict-item]
+    r.IdResponse: lambda self, e: self._single((c.Id,), e),
+    r.NamespaceResponse: lambda self, e: self._single((c.Namespace,), e),
+    r.QuotaResponse: lambda self, e: self._single((c.GetQuota, c.GetQuotaRoot, c.SetQuota), e),
+    r.QuotaRootResponse: lambda self, e: self._single((c.GetQuotaRoot,), e),
+}

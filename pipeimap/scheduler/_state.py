@@ -1,0 +1,179 @@
+"""Session and mailbox state, updated in wire order.
+
+Theory of operation: the router applies every untagged response here *before*
+offering it to commands (pipelining.md, "Routing responses"), so the seq->UID
+map is always the server's numbering at the point of the stream being parsed.
+``* n EXPUNGE`` removes entry n and shifts the rest down (RFC 9051 section
+7.5.1); ``* VANISHED`` removes by UID without renumbering announcements
+(RFC 7162 section 3.2.10); ``* n EXISTS`` grows the map with unknown UIDs
+(RFC 9051 section 7.4.1).  A new :class:`MailboxState` starts at the
+selection boundary (the ``[CLOSED]`` code when the server guarantees it, RFC
+7162 section 3.2.11, else the moment SELECT is written).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ..protocol._seqset import UIDSet
+from ..protocol._serializer import EncodeOptions, LiteralMode
+from ..protocol._types import UID, Flag, ModSeq, SeqNum
+
+__all__ = ["AuthState", "MailboxState", "SessionState"]
+
+
+class AuthState(enum.Enum):
+    """Connection states of RFC 9051 section 3."""
+
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+@dataclass(slots=True)
+class MailboxState:
+    """The selected mailbox as the server last described it."""
+
+    name: str
+    readonly: bool = False
+    exists: int = 0
+    recent: int = 0
+    flags: tuple[Flag, ...] = ()
+    permanent_flags: tuple[Flag, ...] = ()
+    uidvalidity: int | None = None
+    uidnext: int | None = None
+    highestmodseq: ModSeq | None = None
+    nomodseq: bool = False
+    unseen: int | None = None
+    # seq -> UID map: _uids[seq - 1] is the UID of message seq, or None if unknown.
+    _uids: list[UID | None] = field(default_factory=list)
+    message_flags: dict[UID, tuple[Flag, ...]] = field(default_factory=dict)
+
+    def uid_for(self, seq: int) -> UID | None:
+        """The UID of message ``seq``, if known."""
+        if 1 <= seq <= len(self._uids):
+            return self._uids[seq - 1]
+        return None
+
+    def seq_for(self, uid: int) -> SeqNum | None:
+        """The sequence number of ``uid``, if known (linear; UIDs ascend with seq)."""
+        for i, u in enumerate(self._uids):
+            if u == uid:
+                return SeqNum(i + 1)
+        return None
+
+    @property
+    def known_uids(self) -> tuple[UID, ...]:
+        return tuple(u for u in self._uids if u is not None)
+
+    @property
+    def largest_uid(self) -> UID | None:
+        for u in reversed(self._uids):
+            if u is not None:
+                return u
+        return None
+
+    def on_exists(self, count: int) -> None:
+        """``* n EXISTS``: the map grows (or, from a sloppy server, shrinks)."""
+        if count > len(self._uids):
+            self._uids.extend([None] * (count - len(self._uids)))
+        else:
+            del self._uids[count:]
+        self.exists = count
+
+    def on_expunge(self, seq: int) -> UID | None:
+        """``* n EXPUNGE``: remove message n, renumbering those after it."""
+        if not 1 <= seq <= len(self._uids):
+            self.exists = max(0, self.exists - 1)
+            return None
+        uid = self._uids.pop(seq - 1)
+        self.exists = len(self._uids)
+        if uid is not None:
+            self.message_flags.pop(uid, None)
+        return uid
+
+    def on_vanished(self, uids: UIDSet) -> tuple[tuple[SeqNum, ...], tuple[UID, ...]]:
+        """``* VANISHED uids`` (not EARLIER): remove the known ones; EXISTS
+        drops by the number of UIDs in the set that existed (RFC 7162 section 3.2.10)."""
+        largest = self.largest_uid or 1
+        keep: list[UID | None] = []
+        seqs: list[SeqNum] = []
+        gone: list[UID] = []
+        for i, u in enumerate(self._uids):
+            if u is not None and uids.contains(u, largest):
+                seqs.append(SeqNum(i + 1 - len(seqs)))
+                gone.append(u)
+                self.message_flags.pop(u, None)
+            else:
+                keep.append(u)
+        self._uids = keep
+        self.exists = len(keep)
+        return tuple(seqs), tuple(gone)
+
+    def on_fetch(self, seq: int, uid: UID | None, flags: tuple[Flag, ...] | None) -> UID | None:
+        """A FETCH line: learn the UID of ``seq`` and its flags.  Returns the UID."""
+        if seq > len(self._uids):
+            self.on_exists(seq)  # a server may FETCH before announcing EXISTS
+        if uid is not None:
+            self._uids[seq - 1] = uid
+        else:
+            uid = self._uids[seq - 1]
+        if uid is not None and flags is not None:
+            self.message_flags[uid] = flags
+        return uid
+
+
+def _literal_mode(caps: frozenset[str]) -> LiteralMode:
+    if "LITERAL+" in caps:
+        return LiteralMode.LITERAL_PLUS
+    if "LITERAL-" in caps or "IMAP4REV2" in caps:  # IMAP4rev2 includes LITERAL- (RFC 9051 7.2.2)
+        return LiteralMode.LITERAL_MINUS
+    return LiteralMode.SYNC
+
+
+@dataclass(slots=True)
+class SessionState:
+    """What the scheduler knows about the session (read it, do not change it)."""
+
+    capabilities: frozenset[str] = frozenset()
+    enabled: frozenset[str] = frozenset()
+    auth: AuthState = AuthState.NOT_AUTHENTICATED
+    selected: MailboxState | None = None
+    bye: bool = False
+
+    @property
+    def literal_mode(self) -> LiteralMode:
+        return _literal_mode(self.capabilities)
+
+    @property
+    def utf8(self) -> bool:
+        """UTF8=ACCEPT was enabled (RFC 6855 section 3), or IMAP4rev2 is in use."""
+        return "UTF8=ACCEPT" in self.enabled or "IMAP4REV2" in self.enabled
+
+    @property
+    def condstore(self) -> bool:
+        """CONDSTORE is in force (RFC 7162 section 3.1): FETCH/STORE answers carry MODSEQ."""
+        return bool({"CONDSTORE", "QRESYNC"} & self.enabled)
+
+    @property
+    def closed_guaranteed(self) -> bool:
+        """The server sends ``[CLOSED]`` when SELECT closes a mailbox (pipelining.md R3)."""
+        return bool({"IMAP4REV2", "CONDSTORE", "QRESYNC"} & self.capabilities)
+
+    def encode_options(self) -> EncodeOptions:
+        caps = self.capabilities
+        return EncodeOptions(
+            literal_mode=self.literal_mode,
+            utf8_accept=self.utf8,
+            binary="BINARY" in caps,
+            sasl_ir="SASL-IR" in caps,
+        )
+
+    def set_capabilities(self, caps: tuple[str, ...] | frozenset[str]) -> bool:
+        """Replace the capability list; True if it changed."""
+        new = frozenset(c.upper() for c in caps)
+        changed = new != self.capabilities
+        self.capabilities = new
+        return changed
