@@ -3,6 +3,22 @@
 from __future__ import annotations
 
 from . import errors
+from .client import (
+    AppendResult,
+    BodyChunk,
+    Client,
+    ConnectionStats,
+    CopyResult,
+    FetchedMessage,
+    MailboxEvent,
+    MailboxInfo,
+    MailboxView,
+    SearchResult,
+    SelectResult,
+    StatusResult,
+    StoreResult,
+    connect,
+)
 from .errors import (
     CommandBadError,
     CommandError,
@@ -20,31 +36,47 @@ from .errors import (
     UnexpectedResponseError,
     UsageError,
 )
-from .protocol import UID, Flag, ModSeq, Secret, SeqNum
+from .protocol import UID, Flag, ModSeq, Secret, SeqNum, SeqSet, UIDSet
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "UID",
+    "AppendResult",
+    "BodyChunk",
+    "Client",
     "CommandBadError",
     "CommandError",
     "CommandNoError",
     "ConflictError",
     "ConnectionLostError",
+    "ConnectionStats",
+    "CopyResult",
+    "FetchedMessage",
     "Flag",
     "IMAPTimeoutError",
     "InvalidArgumentError",
     "LimitExceededError",
+    "MailboxEvent",
+    "MailboxInfo",
+    "MailboxView",
     "ModSeq",
     "PipeimapError",
     "PredecessorFailedError",
     "ProtocolError",
     "ResponseParseError",
     "SaslError",
+    "SearchResult",
     "Secret",
+    "SelectResult",
     "SeqNum",
+    "SeqSet",
+    "StatusResult",
+    "StoreResult",
+    "UIDSet",
     "UnexpectedResponseError",
     "UsageError",
     "__version__",
+    "connect",
     "errors",
 ]

@@ -1,0 +1,636 @@
+"""One IMAP connection: a transport, a ResponseParser and a Scheduler, driven
+by a reader task and a writer task.
+
+Theory of operation: callers never touch the socket.  ``submit()`` hands a
+command to the sans-IO :class:`~pipeimap.scheduler.Scheduler` and returns a
+:class:`CommandHandle` whose private inbox receives that command's outcomes.
+The *writer* task drains ``Scheduler.next_write()`` into the transport, one
+coalesced send per batch; the *reader* task feeds received bytes to the
+parser, each event to ``Scheduler.on_event()``, and routes the outcomes: to the
+command's inbox, to event subscribers (unsolicited events), or -- for
+``Fatal`` -- to closing the connection.  Reading and writing run at the same
+time, so a deep pipeline never deadlocks on a server that answers while the
+client is still writing.
+
+Because only the writer sends, a caller cancelled while it waits can never
+interrupt a half-written command: its command is cancelled in the scheduler
+(never written if still queued; its responses drained and discarded if in
+flight).  Inboxes are unbounded except for the streaming APIs, whose inbox
+has a byte budget: when a slow consumer lets it fill, the reader stops
+reading and TCP pushes back on the server -- memory stays bounded.
+
+A connection dies once: EOF, a network error, a parse error, ``* BYE``, a
+timeout or ``aclose()`` fail every pending command with
+:class:`~pipeimap.errors.ConnectionLostError` (the original error as its
+``__cause__``) and end the subscriptions.  The reader and writer never raise:
+no ExceptionGroup can come out of the connection's task group.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+
+from ..errors import ConnectionLostError, IMAPTimeoutError
+from ..protocol import _commands as c
+from ..protocol._codes import CopyUidCode
+from ..protocol._limits import ParserLimits
+from ..protocol._parser import ResponseParser
+from ..protocol._responses import FetchItems, Greeting
+from ..scheduler import (
+    AuthState,
+    CommandId,
+    Completed,
+    Failed,
+    Fatal,
+    FlagsChanged,
+    LiteralChunk,
+    MessageDelivered,
+    NoticeReceived,
+    Outcome,
+    Scheduler,
+    SchedulerOptions,
+    Unsolicited,
+    WriteBatch,
+)
+from ..scheduler import Delivered as _Delivered
+from ._results import ConnectionStats
+from ._transport import Transport
+
+__all__ = ["CommandHandle", "Connection", "Subscription"]
+
+log = logging.getLogger("pipeimap.client")
+
+#: Default byte budget of a streaming inbox (see the module docstring).
+STREAM_BUDGET: Final = 4 * 1024 * 1024
+
+
+def _outcome_size(item: object) -> int:
+    if isinstance(item, LiteralChunk):
+        return len(item.data)
+    if isinstance(item, MessageDelivered):
+        return _items_size(item.items)
+    return 0
+
+
+def _items_size(items: FetchItems) -> int:
+    return sum(len(v) for v in items.values() if isinstance(v, bytes))
+
+
+class _Inbox:
+    """A FIFO between the reader (or other producers) and one consumer task.
+
+    Single-threaded async: no locks, only events to wake the other side.
+    ``budget``: bytes of body data buffered before :meth:`over_budget` says
+    the producer should wait (``None``: unbounded).
+    """
+
+    __slots__ = (
+        "_budget",
+        "_bytes",
+        "_closed",
+        "_error",
+        "_item_waiter",
+        "_items",
+        "_space_waiter",
+    )
+
+    def __init__(self, budget: int | None = None) -> None:
+        self._items: deque[object] = deque()
+        self._bytes = 0
+        self._budget = budget
+        self._closed = False
+        self._error: BaseException | None = None
+        self._item_waiter: anyio.Event | None = None
+        self._space_waiter: anyio.Event | None = None
+
+    def push(self, item: object) -> None:
+        if self._closed:
+            return
+        self._items.append(item)
+        if self._budget is not None:
+            self._bytes += _outcome_size(item)
+        if self._item_waiter is not None:
+            self._item_waiter.set()
+
+    @property
+    def over_budget(self) -> bool:
+        return self._budget is not None and not self._closed and self._bytes > self._budget
+
+    async def wait_space(self) -> None:
+        while self.over_budget:
+            waiter = self._space_waiter = anyio.Event()
+            await waiter.wait()
+
+    async def get(self) -> object:
+        while not self._items:
+            if self._closed:
+                raise _fresh_lost(self._error)
+            waiter = self._item_waiter = anyio.Event()
+            await waiter.wait()
+        item = self._items.popleft()
+        if self._budget is not None:
+            self._bytes -= _outcome_size(item)
+            if self._space_waiter is not None and not self.over_budget:
+                self._space_waiter.set()
+        return item
+
+    def close(self, error: BaseException | None = None) -> None:
+        """No more items: ``get()`` raises ConnectionLostError once drained."""
+        if self._closed:
+            return
+        self._closed = True
+        self._error = error
+        for waiter in (self._item_waiter, self._space_waiter):
+            if waiter is not None:
+                waiter.set()
+
+    def discard(self) -> None:
+        """The consumer is gone: drop everything, release a waiting producer."""
+        self._items.clear()
+        self._bytes = 0
+        self.close()
+
+
+def _fresh_lost(error: BaseException | None) -> ConnectionLostError:
+    """A new ConnectionLostError per raise: one error object shared by many
+    tasks would collect their tracebacks and chain them together."""
+    if isinstance(error, ConnectionLostError):
+        fresh = ConnectionLostError(str(error))
+        fresh.__cause__ = error.__cause__
+        return fresh
+    fresh = ConnectionLostError(
+        f"the connection is closed: {error}" if error else "the connection is closed"
+    )
+    fresh.__cause__ = error
+    return fresh
+
+
+def fresh_error(error: Exception) -> Exception:
+    """The exception to raise for a ``Failed`` outcome (see :func:`_fresh_lost`)."""
+    if isinstance(error, ConnectionLostError):
+        return _fresh_lost(error)
+    return error
+
+
+class CommandHandle:
+    """One submitted command, as seen by the task waiting for it."""
+
+    __slots__ = ("_conn", "_inbox", "cid", "command", "done")
+
+    def __init__(self, conn: Connection, cid: CommandId, command: c.Command, inbox: _Inbox) -> None:
+        self._conn = conn
+        self.cid = cid
+        self.command = command
+        self._inbox = inbox
+        self.done = False
+
+    async def next(self, *, use_timeout: bool = True) -> Outcome:
+        """The next outcome of this command; ``Completed`` or ``Failed`` is the
+        last.  ``use_timeout=False`` waits without the connection's read timeout
+        (IDLE waiting for events)."""
+        out = await self._conn.wait(self._inbox, use_timeout)
+        if isinstance(out, (Completed, Failed)):
+            self.done = True
+        return out  # type: ignore[return-value]
+
+    def cancel(self) -> None:
+        """The waiting task is gone (cancelled, or lost interest).  Safe to call
+        more than once; a no-op once the command ended."""
+        if not self.done:
+            self.done = True
+            self._conn.cancel(self)
+
+    @property
+    def inbox(self) -> _Inbox:
+        return self._inbox
+
+
+class Subscription:
+    """A queue of unsolicited events (:meth:`Connection.subscribe`)."""
+
+    __slots__ = ("_conn", "_inbox")
+
+    def __init__(self, conn: Connection, inbox: _Inbox) -> None:
+        self._conn = conn
+        self._inbox = inbox
+
+    async def get(self) -> object:
+        """The next event; raises ConnectionLostError once the connection is gone."""
+        return await self._inbox.get()
+
+    @property
+    def inbox(self) -> _Inbox:
+        return self._inbox
+
+    def close(self) -> None:
+        self._conn.unsubscribe(self)
+
+
+class Connection:
+    """See the module docstring.  Build with a connected :class:`Transport`,
+    then run :meth:`run` in a task group (``await tg.start(conn.run)``)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        options: SchedulerOptions | None = None,
+        limits: ParserLimits | None = None,
+        timeout: float | None = 60.0,
+        server_hostname: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        handshake_timeout: float | None = 30.0,
+    ) -> None:
+        self.transport = transport
+        self.sched = Scheduler(options)
+        self.parser = ResponseParser(limits)
+        self.timeout = timeout
+        self.server_hostname = server_hostname
+        self.ssl_context = ssl_context
+        self.handshake_timeout = handshake_timeout
+        self._handles: dict[CommandId, _Inbox] = {}
+        self._subscribers: list[_Inbox] = []
+        self._wake: anyio.Event | None = None
+        self._send_idle: anyio.Event | None = None
+        self._sending = False
+        self._paused = False  # the reader waits for a streaming consumer
+        self._closed = False
+        self._error: BaseException | None = None
+        self._last_activity = 0.0
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._writes = 0
+        self._commands_written = 0
+        self._max_in_flight = 0
+        self._greeting: Greeting | None = None
+        self._layer_switches: dict[CommandId, c.Command] = {}  # STARTTLS/COMPRESS submitted
+        self._greeting_seen: anyio.Event | None = None
+        #: Called with each write batch and the commands in flight right after it
+        #: (tests use it to prove what was pipelined together).
+        self.write_observer: Callable[[WriteBatch, tuple[c.Command, ...]], None] | None = None
+
+    # --- life cycle -------------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the reader and writer until the connection closes."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            self._last_activity = anyio.current_time()
+            tg.start_soon(self._reader)
+            tg.start_soon(self._writer)
+            task_status.started()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the connection closed (``None`` if it closed cleanly or is open)."""
+        return self._error
+
+    @property
+    def stats(self) -> ConnectionStats:
+        return ConnectionStats(
+            self.transport.bytes_sent,
+            self.transport.bytes_received,
+            self._writes,
+            self._commands_written,
+            self._max_in_flight,
+        )
+
+    async def aclose(self, reason: BaseException | None = None) -> None:
+        """Close now: pending commands fail with ConnectionLostError."""
+        await self._lose(reason, clean=reason is None)
+
+    async def wait_greeting(self) -> Greeting:
+        """The server's greeting (RFC 9051 section 7.1), once it has arrived;
+        ConnectionLostError for ``* BYE``, IMAPTimeoutError after ``timeout``."""
+        if self._greeting is None and not self._closed:
+            self._greeting_seen = anyio.Event()
+            try:
+                with anyio.fail_after(self.timeout if self.timeout is not None else float("inf")):
+                    await self._greeting_seen.wait()
+            except TimeoutError:
+                err = IMAPTimeoutError(f"no greeting from the server within {self.timeout:g} s")
+                await self._lose(err)
+                raise err from None
+        if self._greeting is None or self._closed:
+            raise _fresh_lost(self._error)
+        return self._greeting
+
+    # --- submitting -------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise _fresh_lost(self._error)
+
+    def submit(
+        self, command: c.Command, *, budget: int | None = None, inbox: _Inbox | None = None
+    ) -> CommandHandle:
+        """Queue ``command``; raises InvalidArgumentError (cannot be encoded) or
+        ConnectionLostError (closed) before anything is queued.  ``inbox``: deliver
+        the outcomes to this (shared) inbox instead of a new one (IDLE shares its
+        subscription's, so one task waits on both)."""
+        self._check_open()
+        cid = self.sched.submit(command)
+        return self._register(cid, command, budget, inbox)
+
+    def submit_batch(self, commands: Sequence[c.Command]) -> list[CommandHandle]:
+        """Queue an explicit batch; ConflictError before anything is queued."""
+        self._check_open()
+        cids = self.sched.submit_batch(commands)
+        return [self._register(cid, cmd, None) for cid, cmd in zip(cids, commands, strict=True)]
+
+    def _register(
+        self,
+        cid: CommandId,
+        command: c.Command,
+        budget: int | None,
+        inbox: _Inbox | None = None,
+    ) -> CommandHandle:
+        if inbox is None:
+            inbox = _Inbox(budget)
+        if isinstance(command, (c.StartTLS, c.Compress)):
+            self._layer_switches[cid] = command
+        self._handles[cid] = inbox
+        self._wake_writer()
+        return CommandHandle(self, cid, command, inbox)
+
+    def cancel(self, handle: CommandHandle, *, keep_inbox: bool = False) -> None:
+        inbox = self._handles.pop(handle.cid, None)
+        if not keep_inbox:
+            handle.inbox.discard()
+        if inbox is None or self._closed:
+            return
+        self._dispatch_nowait(self.sched.cancel(handle.cid))
+        self._wake_writer()
+
+    def subscribe(self) -> Subscription:
+        inbox = _Inbox()
+        if self._closed:
+            inbox.close(self._error)
+        else:
+            self._subscribers.append(inbox)
+        return Subscription(self, inbox)
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub.inbox in self._subscribers:
+            self._subscribers.remove(sub.inbox)
+        sub.inbox.discard()
+
+    def end_idle(self, cid: CommandId) -> None:
+        if not self._closed:
+            self.sched.end_idle(cid)
+            self._wake_writer()
+
+    def send_continuation(self, cid: CommandId, data: Any) -> None:
+        self.sched.send_continuation(cid, data)
+        self._wake_writer()
+
+    def abort_exchange(self, cid: CommandId) -> None:
+        self.sched.abort_exchange(cid)
+        self._wake_writer()
+
+    # --- waiting ----------------------------------------------------------------------
+
+    async def wait(self, inbox: _Inbox, use_timeout: bool = True) -> object:
+        """``inbox.get()`` under the read timeout: it expires only when the
+        server has sent nothing for ``timeout`` seconds (a long but live
+        transfer never times out); then the connection is closed and
+        IMAPTimeoutError raised."""
+        timeout = self.timeout if use_timeout else None
+        if timeout is None:
+            return await inbox.get()
+        while True:
+            remaining = timeout - (anyio.current_time() - self._last_activity)
+            if self._paused:
+                remaining = timeout  # waiting for a slow consumer, not for the server
+            try:
+                with anyio.fail_after(max(remaining, 0.001)):
+                    return await inbox.get()
+            except TimeoutError:
+                if self._closed or self._paused:
+                    continue  # closed: the inbox holds the failure (or get() raises it)
+                if anyio.current_time() - self._last_activity < timeout:
+                    continue
+                err = IMAPTimeoutError(f"the server sent nothing for {timeout:g} s")
+                await self._lose(err)
+                raise err from None
+
+    # --- the writer -------------------------------------------------------------------
+
+    def _wake_writer(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _take_deferred(self) -> list[Outcome]:
+        # Outcomes produced while writing (a command that can no longer be
+        # encoded...) are returned by the scheduler's next call; cancel() of an
+        # unknown id is the call that does nothing else.
+        take = getattr(self.sched, "take_outcomes", None)
+        if take is not None:
+            return list(take())
+        return self.sched.cancel(CommandId(0))
+
+    async def _writer(self) -> None:
+        try:
+            while not self._closed:
+                batch = self.sched.next_write()
+                deferred = self._take_deferred()
+                if deferred:
+                    self._dispatch_nowait(deferred)
+                if batch is None:
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
+                    continue
+                self._note_write(batch)
+                self._sending = True
+                try:
+                    await self.transport.send_all(batch.data)
+                finally:
+                    self._sending = False
+                    if self._send_idle is not None:
+                        self._send_idle.set()
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            await self._lose(exc)
+
+    def _note_write(self, batch: WriteBatch) -> None:
+        self._writes += 1
+        self._commands_written += len(batch.commands)
+        in_flight = self.sched.in_flight
+        self._max_in_flight = max(self._max_in_flight, len(in_flight))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("C: %r", _redacted(batch))
+        if self.write_observer is not None:
+            self.write_observer(batch, tuple(self.sched.command(cid) for cid in in_flight))
+
+    # --- the reader -------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        try:
+            while not self._closed:
+                await self._process_events()
+                if self.closed:  # (a property: mypy must not narrow it across the await)
+                    return
+                data = await self.transport.receive()
+                self._last_activity = anyio.current_time()
+                if not data:
+                    self.parser.feed_eof()
+                    await self._process_events()
+                    await self._lose(None)
+                    return
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("S: %r", data[:2000])
+                self.parser.feed(data)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            await self._lose(exc)
+
+    async def _process_events(self) -> None:
+        while not self._closed:
+            event = self.parser.next_event()
+            if event is None:
+                return
+            if isinstance(event, Greeting):
+                self._greeting = event
+                if self._greeting_seen is not None:
+                    self._greeting_seen.set()
+            await self._dispatch(self.sched.on_event(event))
+            self._wake_writer()
+
+    async def _dispatch(self, outs: list[Outcome]) -> None:
+        fatal: Exception | None = None
+        for o in outs:
+            if isinstance(o, Fatal):
+                fatal = o.error
+                continue
+            if isinstance(o, (Completed, Failed)) and o.cid in self._layer_switches:
+                command = self._layer_switches.pop(o.cid)
+                if isinstance(o, Completed):
+                    await self._switch_layer(command)
+            inbox = self._route(o)
+            if inbox is not None and inbox.over_budget:
+                self._paused = True
+                try:
+                    await inbox.wait_space()
+                finally:
+                    self._paused = False
+                    self._last_activity = anyio.current_time()
+        if fatal is not None:
+            await self._lose(fatal)
+
+    def _dispatch_nowait(self, outs: list[Outcome]) -> None:
+        for o in outs:
+            if not isinstance(o, Fatal):
+                self._route(o)
+
+    def _route(self, o: Outcome) -> _Inbox | None:
+        if isinstance(o, Unsolicited):
+            self._publish(o.event)
+            return None
+        if isinstance(o, Fatal):
+            return None  # the callers close the connection
+        inbox = self._handles.get(o.cid)
+        if inbox is None:
+            return None
+        inbox.push(o)
+        if isinstance(o, (Completed, Failed)):
+            del self._handles[o.cid]
+        return inbox
+
+    def _publish(self, event: object) -> None:
+        for cid in self._claimants(event):
+            inbox = self._handles.get(cid)
+            if inbox is not None:
+                inbox.push(_Delivered(cid, event))
+        for sub in self._subscribers:
+            sub.push(event)
+
+    def _claimants(self, event: object) -> list[CommandId]:
+        """Unsolicited data that still belongs to an in-flight command: the
+        untagged ``[COPYUID]`` of MOVE (RFC 6851 section 4.3), and the FETCH
+        lines of a QRESYNC SELECT (RFC 7162 section 3.2.5.1)."""
+        if isinstance(event, NoticeReceived) and isinstance(event.code, CopyUidCode):
+            kinds: tuple[type[c.Command], ...] = (c.Move,)
+        elif isinstance(event, FlagsChanged):
+            kinds = (c.Select, c.Examine)
+        else:
+            return []
+        out = []
+        for cid in self.sched.in_flight:
+            cmd = self.sched.command(cid)
+            if isinstance(cmd, kinds) and (
+                not isinstance(cmd, (c.Select, c.Examine)) or cmd.qresync is not None
+            ):
+                out.append(cid)
+        return out[:1]
+
+    async def _switch_layer(self, command: c.Command) -> None:
+        """STARTTLS/COMPRESS got its OK: switch the transport before reading or
+        writing another byte (RFC 9051 section 6.2.1, RFC 4978 section 3)."""
+        while self._sending:  # the command's own send may still be returning
+            waiter = self._send_idle = anyio.Event()
+            await waiter.wait()
+        unparsed = self.parser.take_unparsed()
+        if isinstance(command, c.StartTLS):
+            await self.transport.start_tls(
+                self.ssl_context,
+                self.server_hostname,
+                unparsed=unparsed,
+                handshake_timeout=self.handshake_timeout,
+            )
+        else:
+            self.transport.start_compression(unparsed)
+        self.sched.complete_layer_switch()
+        self._wake_writer()
+
+    # --- dying ------------------------------------------------------------------------
+
+    async def _lose(self, exc: BaseException | None, *, clean: bool = False) -> None:
+        if self._closed:
+            return
+        if exc is None and self.sched.state.auth is AuthState.LOGOUT:
+            clean = True  # the end of the stream after LOGOUT is the expected goodbye
+        if exc is not None:
+            log.debug("connection lost: %r", exc)
+        outs = self.sched.connection_lost(exc)
+        err: BaseException | None = None
+        for o in outs:
+            if isinstance(o, Failed):
+                err = o.error
+        self._dispatch_nowait(outs)
+        self._closed = True
+        if not clean:
+            self._error = err if err is not None else _fresh_lost(exc)
+        for inbox in self._handles.values():
+            inbox.close(self._error)
+        self._handles.clear()
+        for sub in self._subscribers:
+            sub.close(self._error)
+        self._subscribers.clear()
+        if self._greeting_seen is not None:
+            self._greeting_seen.set()
+        self._wake_writer()
+        with anyio.CancelScope(shield=True):
+            await self.transport.aclose()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+
+def _redacted(batch: WriteBatch) -> bytes:
+    data = batch.data
+    for start, end in reversed(batch.sensitive_spans):
+        data = data[:start] + b"<redacted>" + data[end:]
+    return data[:2000]
