@@ -23,6 +23,7 @@ from ..scheduler import (
 from ._batch import Batch, BatchItem
 from ._client import BodySink, Client
 from ._connect import LOGIN_COMMAND, TLSMode, connect, connect_transport
+from ._pool import ConnectionPool, PoolStats
 from ._results import (
     AppendResult,
     BodyChunk,
@@ -50,6 +51,7 @@ __all__ = [
     "ByeReceived",
     "CapabilitiesChanged",
     "Client",
+    "ConnectionPool",
     "ConnectionStats",
     "CopyResult",
     "EventStream",
@@ -67,6 +69,7 @@ __all__ = [
     "MessageCountChanged",
     "MessagesExpunged",
     "NoticeReceived",
+    "PoolStats",
     "RecentCountChanged",
     "ResponseReceived",
     "SearchResult",

@@ -33,6 +33,9 @@ class UID(int):
     def __repr__(self) -> str:
         return f"UID({int(self)})"
 
+    def __str__(self) -> str:
+        return int.__repr__(self)
+
 
 class SeqNum(int):
     """A message sequence number: a non-zero unsigned 32-bit number (RFC 9051 section 2.3.1.2)."""
@@ -46,6 +49,9 @@ class SeqNum(int):
 
     def __repr__(self) -> str:
         return f"SeqNum({int(self)})"
+
+    def __str__(self) -> str:
+        return int.__repr__(self)
 
 
 class ModSeq(int):
@@ -61,6 +67,9 @@ class ModSeq(int):
 
     def __repr__(self) -> str:
         return f"ModSeq({int(self)})"
+
+    def __str__(self) -> str:
+        return int.__repr__(self)
 
 
 # atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards / quoted-specials / resp-specials

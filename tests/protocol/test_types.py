@@ -28,6 +28,14 @@ def test_uid_and_seqnum_are_distinct_types() -> None:
     assert repr(SeqNum(5)) == "SeqNum(5)"
 
 
+@pytest.mark.parametrize("cls", [UID, SeqNum, ModSeq])
+def test_numbers_print_as_plain_numbers(cls: type[int]) -> None:
+    assert str(cls(42)) == "42"
+    assert f"{cls(42)}" == "42"
+    assert f"{cls(42):>5}" == "   42"
+    assert f"m-{cls(7)}.eml" == "m-7.eml"
+
+
 def test_modseq_bounds() -> None:
     assert ModSeq(0) == 0
     assert ModSeq(2**63 - 1) == 2**63 - 1
