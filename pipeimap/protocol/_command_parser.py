@@ -186,6 +186,9 @@ class _Parser:
         self.max_line = max_line
         self.line_start = 0
         self.tag = ""
+        # Fetch sections exist only in FETCH; elsewhere "[" is an ordinary ATOM-CHAR,
+        # and "BODY[" is a valid flag keyword (STORE +FLAGS (BODY[)).
+        self.sections = True
 
     def fail(self, why: str) -> CommandParseError:
         excerpt = self.data[max(0, self.pos - 20) : self.pos + 20]
@@ -221,6 +224,7 @@ class _Parser:
         if name == "UID":
             self.expect(b" ")
             name += " " + self.match(_ATOM_CHARS).decode("ascii").upper()
+        self.sections = name in ("FETCH", "UID FETCH")
         args: list[Node] = []
         while True:
             c = self.peek()
@@ -264,7 +268,12 @@ class _Parser:
             raise _Incomplete  # the atom may go on
         text = m.group()
         bracket = text.find(b"[")
-        if not in_section and bracket > 0 and text[:bracket].upper() in _SECTION_NAMES:
+        if (
+            self.sections
+            and not in_section
+            and bracket > 0
+            and text[:bracket].upper() in _SECTION_NAMES
+        ):
             return self.section_atom(text[:bracket].decode("ascii").upper(), m.start() + bracket)
         self.pos = m.end()
         return Atom(text.decode("ascii"))
@@ -364,7 +373,7 @@ def decode_mailbox(node: Node, *, utf8: bool = False) -> str:
     """A ``mailbox``: modified UTF-7 (or UTF-8 when ``utf8``); INBOX in any case is ``INBOX``."""
     raw = decode_astring(node)
     name = raw.decode("utf-8") if utf8 else decode_mutf7(raw)
-    return "INBOX" if name.upper() == "INBOX" else name
+    return "INBOX" if name.isascii() and name.upper() == "INBOX" else name
 
 
 def decode_seqset(node: Node) -> SeqSet | LastSearch:

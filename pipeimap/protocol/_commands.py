@@ -1032,7 +1032,8 @@ def _section(spec: Section | str) -> Section:
         return Section()
     pieces = s.split(".")
     part: list[int] = []
-    while pieces and pieces[0].isdigit():
+    # isdigit() alone accepts "\u00b2" and other non-ASCII digits.
+    while pieces and pieces[0].isascii() and pieces[0].isdigit():
         part.append(int(pieces.pop(0)))
     rest = ".".join(pieces)
     if rest.startswith("HEADER.FIELDS"):

@@ -47,6 +47,7 @@ __all__ = ["Frame", "Framer"]
 _LITERAL_END: Final = re.compile(rb"\{([0-9]{1,20})\+?\}\Z")
 _NO_LITERAL_HEAD: Final = re.compile(rb"(?:\+|[^ ]+ +(?i:OK|NO|BAD|BYE|PREAUTH)(?=[ \[]|\Z))")
 _FETCH_HEAD: Final = re.compile(rb"\* +([0-9]{1,10}) +(?i:FETCH)(?= |\()")
+_FETCH_HEAD_FAST: Final = re.compile(rb"\* ([0-9]{1,10}) FETCH ")
 
 _LINE, _LITERAL, _STREAM = 0, 1, 2
 
@@ -84,6 +85,7 @@ class Framer:
         self._stream_seq: SeqNum | None = None
         self._stream_name = ""
         self.eof = False
+        self.fetch_refused = False
 
     # --- bookkeeping ------------------------------------------------------------
 
@@ -130,6 +132,113 @@ class Framer:
 
     def _limit(self, name: str, limit: int, pos: int, detail: str = "") -> LimitExceededError:
         return LimitExceededError(name, limit, self._base + pos, self._excerpt(pos), detail)
+
+    # --- fast path: complete FETCH responses, looked at but not consumed ----------
+
+    def peek_fetch_batch(
+        self, max_count: int
+    ) -> tuple[list[int], list[bytes], list[bytes], list[int]] | None:
+        """Complete ``* n FETCH `` responses at the read position, up to ``max_count``.
+
+        Returns (sequence numbers, texts after ``FETCH `` with each literal
+        replaced by the quoted string ``"\\x03"``, all literals in order, buffer
+        position after each response), or None if there is none.  Consumes
+        nothing (see :meth:`advance`).  Stops before anything that :meth:`next`
+        would not turn into one plain frame: another response, an incomplete one,
+        a limit reached, a literal that might be streamed -- and before a body
+        section literal, which the fast path would refuse anyway.
+        ``fetch_refused`` then tells whether it stopped at a complete line
+        (rather than at the end of the data).
+        """
+        if self._state != _LINE or self._parts:
+            return None
+        buf = self._buf
+        limits = self.limits
+        max_line = limits.max_line_length
+        max_lit = min(
+            limits.stream_threshold, limits.max_literal_in_memory, limits.max_literal_size
+        )
+        max_resp = limits.max_response_size
+        head = _FETCH_HEAD_FAST.match
+        find = buf.find
+        size_buf = len(buf)
+        pos = self._pos
+        seqs: list[int] = []
+        texts: list[bytes] = []
+        lits: list[bytes] = []
+        ends: list[int] = []
+        refused = False
+        while len(seqs) < max_count:
+            m = head(buf, pos)
+            if m is None:
+                refused = find(b"\n", pos) >= 0
+                break
+            seq = int(m.group(1))
+            if not 1 <= seq <= 0xFFFFFFFF:
+                refused = True
+                break
+            p = m.end()
+            text_len = mem_len = 0
+            parts: list[bytes] = []
+            nlits = 0
+            ok = False
+            while True:
+                end = find(b"\n", p)
+                if end < 0:
+                    break
+                if text_len + end - pos > max_line:
+                    refused = True
+                    break
+                stop = end - 1 if end > pos and buf[end - 1] == 0x0D else end
+                text_len += end + 1 - pos
+                if buf[stop - 1] != 0x7D:  # "}": no literal, the response ends here
+                    parts.append(bytes(buf[p:stop]))
+                    pos = end + 1
+                    ok = True
+                    break
+                seg = bytes(buf[p:stop])
+                brace = seg.rfind(b"{")
+                literal = _LITERAL_END.match(seg, brace) if brace >= 0 else None
+                if literal is None:
+                    parts.append(seg)
+                    pos = end + 1
+                    ok = True
+                    break
+                size = int(literal.group(1))
+                mem_len += size
+                if (
+                    size > max_lit
+                    or mem_len + text_len > max_resp
+                    # BODY[...] / BINARY[...]<n>: a section, which the fast path refuses
+                    or seg[:brace].rstrip().endswith((b"]", b">"))
+                ):
+                    refused = True
+                    break
+                lit_start = end + 1
+                if size_buf - lit_start < size:
+                    break
+                cut = brace - 1 if brace > 0 and seg[brace - 1] == 0x7E else brace
+                parts.append(seg[:cut])
+                lits.append(bytes(buf[lit_start : lit_start + size]))
+                nlits += 1
+                pos = p = lit_start + size
+            if not ok:
+                if nlits:
+                    del lits[-nlits:]
+                break
+            seqs.append(seq)
+            texts.append(parts[0] if len(parts) == 1 else b'"\x03"'.join(parts))
+            ends.append(pos)
+        self.fetch_refused = refused
+        if not seqs:
+            return None
+        return seqs, texts, lits, ends
+
+    def advance(self, pos: int, compact: bool) -> None:
+        """Mark the buffer up to ``pos`` as consumed (a response the fast path parsed)."""
+        self._pos = self._scan = pos
+        if compact:
+            self._compact()
 
     # --- the state machine --------------------------------------------------------
 

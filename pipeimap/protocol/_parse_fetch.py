@@ -98,16 +98,35 @@ def _uid(v: Value) -> UID:
     n = _number(v, "uniqueid")
     if not 1 <= n <= 0xFFFFFFFF:
         raise FetchError("uniqueid", f"UID out of range: {n}")
-    return UID(n)
+    return _int_new(UID, n)  # range checked just above; skips UID.__new__'s check
+
+
+_int_new: Final = int.__new__
 
 
 def _flags(v: Value) -> tuple[object, ...]:
-    if not isinstance(v, list):
+    if v.__class__ is not list:
         raise FetchError("flag-fetch", "FLAGS needs a list")
+    # A mailbox has few distinct flag lists ("\Seen", "\Seen \Answered"...):
+    # the built tuple is immutable, so equal lists share it (bounded cache).
+    key = tuple(v)
     try:
-        return tuple(parse_flag(f) for f in v)
+        cached = _FLAG_TUPLES.get(key)
+    except TypeError:  # a nested list: refused below
+        cached = None
+    if cached is not None:
+        return cached
+    try:
+        flags = tuple([parse_flag(f) for f in key])
     except ValueError:
         raise FetchError("flag-fetch", f"bad flag in {v!r:.60}") from None
+    if len(_FLAG_TUPLES) >= 1024:
+        _FLAG_TUPLES.clear()
+    _FLAG_TUPLES[key] = flags
+    return flags
+
+
+_FLAG_TUPLES: dict[tuple[Value, ...], tuple[object, ...]] = {}
 
 
 _MONTHS: Final = {

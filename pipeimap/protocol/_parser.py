@@ -16,12 +16,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections import deque
 from collections.abc import Iterator
 from typing import Final
 
 from ..errors import ResponseParseError, escape_excerpt
 from ._bodystructure import generic
 from ._codes import parse_resp_text
+from ._fetch_batch import lex_fetch_batch
 from ._framing import Frame, Framer
 from ._lexer import GrammarError, Value, lex
 from ._limits import ParserLimits
@@ -52,6 +54,9 @@ _TAGGED: Final = re.compile(r'([^\x00-\x20(){%*"\\+\x7f-\xff]+) +([A-Za-z]+)(?=[
 _STATUS: Final = frozenset(("OK", "NO", "BAD", "BYE", "PREAUTH"))
 _TAGGED_STATUS: Final = frozenset(("OK", "NO", "BAD"))
 _BASE64: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
+# Fast path batch sizes: doubled after each full success, back to 1 after a failure.
+_BATCH_MAX: Final = 64
+_int_new: Final = int.__new__
 _FETCH_ITEM_START: Final = re.compile(
     r" *(?i:UID|FLAGS|RFC822\.SIZE|INTERNALDATE|MODSEQ|ENVELOPE|BODYSTRUCTURE) "
 )
@@ -94,6 +99,12 @@ class ResponseParser:
         self._expect_greeting = expect_greeting
         self._error: ResponseParseError | None = None
         self._last_fetch_seq: SeqNum | None = None
+        # FETCH responses the fast path parsed ahead, with the buffer position after
+        # each; their bytes count as unparsed until next_event() returns them.
+        self._ready: deque[tuple[FetchResponse, int]] = deque()
+        self._batch = 1
+        self._batch_skip = 0
+        self._batch_backoff = 4
 
     # --- public API ---------------------------------------------------------------
 
@@ -127,6 +138,7 @@ class ResponseParser:
         """
         if not self._framer.at_boundary() and self._framer._parts:
             raise RuntimeError("take_unparsed() in the middle of a response")
+        self._ready.clear()
         return self._framer.take_unparsed()
 
     def events(self) -> Iterator[Event]:
@@ -141,6 +153,12 @@ class ResponseParser:
         """Parse and return the next event, or ``None`` if more data is needed."""
         if self._error is not None:
             raise self._error
+        ready = self._ready
+        if ready or (not self._expect_greeting and self._fetch_ahead()):
+            event, end = ready.popleft()
+            self._framer.advance(end, not ready)
+            self._last_fetch_seq = event.seq
+            return event
         try:
             item = self._framer.next()
             if item is None:
@@ -156,6 +174,64 @@ class ResponseParser:
         except ResponseParseError as exc:
             self._error = exc
             raise
+
+    def _fetch_ahead(self) -> bool:
+        """Parse the complete FETCH responses at the read position in one batch
+        (see :mod:`._fetch_batch`); False if the exact path must take the next one.
+
+        Only responses the fast path parses completely are queued; at the first
+        one it cannot, the batch stops, and that response goes through
+        :meth:`_parse` (which raises any error, in order).  The batch size adapts:
+        after a failure the next tries are of one response, and after a failure
+        on a single response the fast path rests for a few responses (more each
+        time it fails again), so input it cannot take costs little extra.
+        """
+        if self._batch_skip:
+            self._batch_skip -= 1
+            return False
+        framer = self._framer
+        want = self._batch
+        peek = framer.peek_fetch_batch(want)
+        if peek is None:
+            if framer.fetch_refused:
+                self._back_off()
+            return False
+        seqs, texts, lits, ends = peek
+        trees = self._lex_batch(texts, lits)
+        if trees is None and len(texts) > 1:
+            # Somewhere in this batch is a response the fast path refuses: retry
+            # the first one alone (the rest wait for later batches).
+            want = 1
+            seqs, texts, ends = seqs[:1], texts[:1], ends[:1]
+            trees = self._lex_batch(texts, lits[: texts[0].count(b'"\x03"')])
+        ready = self._ready
+        for seq, tree, end in zip(seqs, trees or (), ends, strict=False):
+            try:
+                items = convert_msg_att(tree)
+            except Exception:  # GrammarError, ValueError: the exact path reports it
+                break
+            # (the framer checked the sequence number's range)
+            ready.append((FetchResponse(_int_new(SeqNum, seq), items.uid, items), end))
+        if len(ready) == len(texts):
+            self._batch = min(want * 2, _BATCH_MAX)
+            self._batch_backoff = 4
+        else:
+            self._batch = 1
+            if not ready:
+                self._back_off()
+        return bool(ready)
+
+    def _back_off(self) -> None:
+        # The fast path refused the next response: leave the next few (4, 8, ...
+        # up to 64 while it keeps refusing) to the exact path before trying again.
+        self._batch_skip = self._batch_backoff
+        self._batch_backoff = min(self._batch_backoff * 2, _BATCH_MAX)
+
+    def _lex_batch(self, texts: list[bytes], lits: list[bytes]) -> list[list[Value]] | None:
+        try:
+            return lex_fetch_batch(texts, lits, self.limits.max_nesting_depth)
+        except Exception:  # pragma: no cover - a fast path bug; the exact path decides
+            return None
 
     # --- dispatch -----------------------------------------------------------------
 

@@ -87,6 +87,8 @@ class _Raw:
     text: str
 
 
+_OP_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9.\-]*\Z")  # a search-key name is an atom
+
 # Flags each flag key reads (for the scheduler's FLAGS(flag) resources).
 _FLAG_KEYS: Final[dict[str, tuple[Flag, ...]]] = {
     "ANSWERED": (Flag.ANSWERED,),
@@ -112,6 +114,28 @@ class SearchKey:
 
     op: str
     args: tuple[SearchArg, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The serializer writes ``op`` verbatim and numbers via int(): a key built
+        # directly (not through the functions below) must not smuggle in a CRLF,
+        # a space or a second command, nor an argument it cannot encode.
+        op = self.op
+        if not isinstance(op, str) or (op != "$" and _OP_RE.match(op) is None):
+            raise InvalidArgumentError(f"not a search key name: {op!r}")
+        args = self.args
+        if not isinstance(args, tuple):
+            raise InvalidArgumentError("search key arguments must be a tuple")
+        for a in args:
+            if isinstance(a, bool) or not isinstance(a, _ARG_TYPES):
+                raise InvalidArgumentError(f"not a search key argument: {type(a).__name__}")
+            if isinstance(a, int) and a < 0:
+                raise InvalidArgumentError(f"search key numbers are non-negative, not {a}")
+        if op == "AND" and not args:
+            raise InvalidArgumentError("an AND of no keys")
+        if op == "SET" and (
+            len(args) != 1 or not isinstance(args[0], (SeqSet, UIDSet, LastSearch))
+        ):
+            raise InvalidArgumentError("a SET key holds exactly one message set")
 
     # --- combination --------------------------------------------------------
 
@@ -177,6 +201,9 @@ class SearchKey:
     @property
     def is_ascii(self) -> bool:
         return all(s.isascii() for s in self.strings())
+
+
+_ARG_TYPES: Final = (str, int, datetime.date, SeqSet, UIDSet, LastSearch, SearchKey, _Raw)
 
 
 def _key(op: str) -> SearchKey:

@@ -217,7 +217,7 @@ class _Writer:
     def mailbox(self, name: str) -> None:
         """``mailbox``: INBOX in any case is INBOX (RFC 9051 section 5.1);
         modified UTF-7 unless UTF8=ACCEPT (RFC 6855 section 3)."""
-        if name.upper() == "INBOX":
+        if _is_inbox(name):
             self.raw(b"INBOX")
             return
         self.astring_bytes(self._mailbox_bytes(name))
@@ -229,7 +229,7 @@ class _Writer:
 
     def list_mailbox(self, pattern: str) -> None:
         """``list-mailbox``: like a mailbox, but ``%``, ``*`` and ``]`` may be bare."""
-        if pattern.upper() == "INBOX":
+        if _is_inbox(pattern):
             self.raw(b"INBOX")
             return
         data = self._mailbox_bytes(pattern)
@@ -249,6 +249,12 @@ class _Writer:
 
     def message_set(self, messages: SeqSet | UIDSet | LastSearch) -> None:
         self.raw(messages.to_bytes())
+
+
+def _is_inbox(name: str) -> bool:
+    # ASCII only: str.upper() folds "\u0131nbox" (dotless i) to "INBOX", which
+    # would send a different mailbox's name as INBOX.
+    return name.isascii() and name.upper() == "INBOX"
 
 
 def _utf8(text: str) -> bytes:
