@@ -37,6 +37,7 @@ __all__ = [
     "ProtocolError",
     "ResponseParseError",
     "SaslError",
+    "StoreError",
     "UnexpectedResponseError",
     "UsageError",
     "escape_excerpt",
@@ -250,3 +251,12 @@ class ConnectionLostError(PipeimapError):
 
 class IMAPTimeoutError(PipeimapError, TimeoutError):
     """A connect, read or command timeout expired; the connection is closed."""
+
+
+# --- the local side -----------------------------------------------------------
+
+
+class StoreError(PipeimapError):
+    """The local store or the job state database cannot be used as asked: a state
+    file written by a newer pipeimap, a file that is not a pipeimap state file, or
+    a message file whose layout the store does not recognise."""
