@@ -39,7 +39,6 @@ import anyio.abc
 
 from ..errors import ConnectionLostError, IMAPTimeoutError
 from ..protocol import _commands as c
-from ..protocol._codes import CopyUidCode
 from ..protocol._limits import ParserLimits
 from ..protocol._parser import ResponseParser
 from ..protocol._responses import FetchItems, Greeting
@@ -49,17 +48,14 @@ from ..scheduler import (
     Completed,
     Failed,
     Fatal,
-    FlagsChanged,
     LiteralChunk,
     MessageDelivered,
-    NoticeReceived,
     Outcome,
     Scheduler,
     SchedulerOptions,
     Unsolicited,
     WriteBatch,
 )
-from ..scheduler import Delivered as _Delivered
 from ._results import ConnectionStats
 from ._transport import Transport
 
@@ -269,7 +265,6 @@ class Connection:
         self._commands_written = 0
         self._max_in_flight = 0
         self._greeting: Greeting | None = None
-        self._layer_switches: dict[CommandId, c.Command] = {}  # STARTTLS/COMPRESS submitted
         self._greeting_seen: anyio.Event | None = None
         #: Called with each write batch and the commands in flight right after it
         #: (tests use it to prove what was pipelined together).
@@ -359,8 +354,6 @@ class Connection:
     ) -> CommandHandle:
         if inbox is None:
             inbox = _Inbox(budget)
-        if isinstance(command, (c.StartTLS, c.Compress)):
-            self._layer_switches[cid] = command
         self._handles[cid] = inbox
         self._wake_writer()
         return CommandHandle(self, cid, command, inbox)
@@ -432,20 +425,11 @@ class Connection:
         if self._wake is not None:
             self._wake.set()
 
-    def _take_deferred(self) -> list[Outcome]:
-        # Outcomes produced while writing (a command that can no longer be
-        # encoded...) are returned by the scheduler's next call; cancel() of an
-        # unknown id is the call that does nothing else.
-        take = getattr(self.sched, "take_outcomes", None)
-        if take is not None:
-            return list(take())
-        return self.sched.cancel(CommandId(0))
-
     async def _writer(self) -> None:
         try:
             while not self._closed:
                 batch = self.sched.next_write()
-                deferred = self._take_deferred()
+                deferred = self.sched.take_outcomes()  # what picking failed or closed
                 if deferred:
                     self._dispatch_nowait(deferred)
                 if batch is None:
@@ -511,15 +495,17 @@ class Connection:
             self._wake_writer()
 
     async def _dispatch(self, outs: list[Outcome]) -> None:
+        layer = self.sched.layer_switch
+        if layer is not None:
+            # STARTTLS/COMPRESS got its OK (perhaps after its caller was
+            # cancelled): switch before its Completed wakes anyone, and before
+            # reading or writing another byte.
+            await self._switch_layer(layer)
         fatal: Exception | None = None
         for o in outs:
             if isinstance(o, Fatal):
                 fatal = o.error
                 continue
-            if isinstance(o, (Completed, Failed)) and o.cid in self._layer_switches:
-                command = self._layer_switches.pop(o.cid)
-                if isinstance(o, Completed):
-                    await self._switch_layer(command)
             inbox = self._route(o)
             if inbox is not None and inbox.over_budget:
                 self._paused = True
@@ -551,31 +537,8 @@ class Connection:
         return inbox
 
     def _publish(self, event: object) -> None:
-        for cid in self._claimants(event):
-            inbox = self._handles.get(cid)
-            if inbox is not None:
-                inbox.push(_Delivered(cid, event))
         for sub in self._subscribers:
             sub.push(event)
-
-    def _claimants(self, event: object) -> list[CommandId]:
-        """Unsolicited data that still belongs to an in-flight command: the
-        untagged ``[COPYUID]`` of MOVE (RFC 6851 section 4.3), and the FETCH
-        lines of a QRESYNC SELECT (RFC 7162 section 3.2.5.1)."""
-        if isinstance(event, NoticeReceived) and isinstance(event.code, CopyUidCode):
-            kinds: tuple[type[c.Command], ...] = (c.Move,)
-        elif isinstance(event, FlagsChanged):
-            kinds = (c.Select, c.Examine)
-        else:
-            return []
-        out = []
-        for cid in self.sched.in_flight:
-            cmd = self.sched.command(cid)
-            if isinstance(cmd, kinds) and (
-                not isinstance(cmd, (c.Select, c.Examine)) or cmd.qresync is not None
-            ):
-                out.append(cid)
-        return out[:1]
 
     async def _switch_layer(self, command: c.Command) -> None:
         """STARTTLS/COMPRESS got its OK: switch the transport before reading or

@@ -49,7 +49,6 @@ from ..protocol._types import UID, Flag, ModSeq
 from ..scheduler import (
     Completed,
     Delivered,
-    FlagsChanged,
     LiteralChunk,
     LiteralStarted,
     MessageDelivered,
@@ -276,6 +275,10 @@ def select_op(
         vanished: list[UIDSet] = []
         changed: list[FetchedMessage] = []
         for o in outs:
+            if isinstance(o, MessageDelivered):  # QRESYNC changes (RFC 7162 3.2.5.2)
+                uid = o.uid if o.uid is not None else o.items.uid
+                changed.append(FetchedMessage(o.seq, uid, o.items))
+                continue
             if not isinstance(o, Delivered):
                 continue
             r = o.response
@@ -294,13 +297,6 @@ def select_op(
                     nomodseq = True
             elif isinstance(r, VanishedResponse):
                 vanished.append(r.uids)
-            elif isinstance(r, FlagsChanged):
-                data: dict[str, object] = {"FLAGS": r.flags}
-                if r.uid is not None:
-                    data["UID"] = r.uid
-                if r.modseq is not None:
-                    data["MODSEQ"] = r.modseq
-                changed.append(FetchedMessage(r.seq, r.uid, FetchItems(data)))
         code = completed.tagged.code
         ro = readonly
         if code is not None and code.name in ("READ-ONLY", "READ-WRITE"):

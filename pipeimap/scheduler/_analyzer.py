@@ -109,12 +109,16 @@ def _r3_edge(a: Footprint, b: Footprint) -> bool:
 def overtake_edge(blocked: Footprint, later: Footprint) -> bool:
     """True when ``later`` may not be written before the earlier ``blocked``
     (send order is FIFO except across commands with no R3/R4/R5/R7 edge).
-    Also: nothing overtakes a drain/barrier command (it would starve), and an
+    Also: nothing overtakes a drain/barrier command (it would starve), an
     expunge-capable command does not overtake a sequence-number one (whose
-    numbers were chosen before it)."""
+    numbers were chosen before it), and nothing passes a command that may change
+    the capabilities or the authentication state (LOGIN, ENABLE...), either way:
+    what follows it was encoded and meant for the session after it (R6)."""
     if blocked.drain_before or blocked.barrier is not Barrier.NONE:
         return True
     if later.drain_before or later.barrier is not Barrier.NONE:
+        return True
+    if blocked.changes_capabilities or later.changes_capabilities:
         return True
     if blocked.seq_args and later.expunge_ok:
         return True

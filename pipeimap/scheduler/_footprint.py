@@ -8,6 +8,13 @@ overlap when kind, key and scope all overlap; a write overlapping a read or a
 write is a conflict (R4), except between two *additive* writes (MODSEQ bumps,
 messages added to one mailbox by APPEND/COPY/MOVE), which commute.
 
+Messages added to the *selected* mailbox (APPEND, COPY or MOVE into it) are a
+write of ``MSGS`` on the UIDs they will get -- from the lowest UID a new
+message can have (:attr:`FootprintContext.new_uid_floor`) upwards: they move
+``*`` (RFC 9051 section 9), so they conflict with anything whose set holds
+``*``, with a SEARCH, with sequence numbers, and with UID ranges that reach
+the new UIDs; not with UID sets of existing messages.
+
 Scopes are compared conservatively: a sequence-number scope and a UID scope
 always overlap (the seq->UID map may be incomplete or about to change), and a
 set holding ``*`` covers every message (``n:*`` may even name a number below
@@ -165,6 +172,17 @@ class FootprintContext:
     mailbox: str | None = None  # selected (or being selected) mailbox
     readonly: bool = False
     encode: EncodeOptions = field(default_factory=EncodeOptions)
+    #: the lowest UID a message added to ``mailbox`` now can get (UIDNEXT, or
+    #: above the largest known UID); ``None``: unknown (any UID may be new).
+    new_uid_floor: int | None = None
+
+
+def _adds_to_selected(target: str, ctx: FootprintContext) -> set[Access]:
+    """APPEND/COPY/MOVE into the selected mailbox adds messages there (module docstring)."""
+    if ctx.mailbox is None or _mbox(ctx.mailbox) != target:
+        return set()
+    scope = MessageScope("uid", ((max(ctx.new_uid_floor or 1, 1), _INF),))
+    return {Access("MSGS", "", scope, additive=True)}
 
 
 def _mbox(name: str) -> str:
@@ -244,6 +262,7 @@ def _message_command(cmd: c.Command, ctx: FootprintContext) -> dict[str, object]
         reads = {Access("MSGS", "", scope), Access("FLAGS", "*", scope)}
         reads.add(Access("MBOXLIST", _mbox(cmd.mailbox)))
         writes = {Access("MBOX", _mbox(cmd.mailbox), additive=True)}
+        writes |= _adds_to_selected(_mbox(cmd.mailbox), ctx)
         if isinstance(cmd, c.Move):
             writes.add(Access("MSGS", "", scope))
         f.update(reads=reads, writes=writes, destructive=True, mailbox=_mbox(cmd.mailbox))
@@ -287,7 +306,7 @@ def _mailbox_command(cmd: c.Command, ctx: FootprintContext) -> dict[str, object]
         m = _mbox(cmd.mailbox)
         return {
             "reads": {Access("MBOXLIST", m)},
-            "writes": {Access("MBOX", m, additive=True)},
+            "writes": {Access("MBOX", m, additive=True)} | _adds_to_selected(m, ctx),
             "destructive": True,
             "mailbox": m,
         }

@@ -13,6 +13,13 @@ asked for it.  Items of one message are merged per command until all requested
 items are there (RFC 2683 section 3.4.4: a server may split them over lines).
 Streamed literals go to the single command that asked for that section (R5
 makes it unique).  Tagged and ``+`` responses are handled by the scheduler.
+
+Data that looks unsolicited but belongs to a command in flight is routed to
+it: the untagged ``* OK [COPYUID ...]`` of MOVE (RFC 6851 section 4.3: it
+precedes the expunges, the tagged OK cannot carry it), and the FETCH lines and
+``VANISHED (EARLIER)`` a QRESYNC SELECT/EXAMINE reports while it runs (RFC
+7162 section 3.2.5.2) -- the server answers commands in order, so from the
+selection boundary to its tagged OK these are the SELECT's.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from collections.abc import Callable, Iterable
 from ..errors import PredecessorFailedError
 from ..protocol import _commands as c
 from ..protocol import _responses as r
-from ..protocol._codes import CapabilityCode, NumberCode, PermanentFlagsCode
+from ..protocol._codes import CapabilityCode, CopyUidCode, NumberCode, PermanentFlagsCode
+from ..protocol._seqset import UIDSet
 from ..protocol._types import UID, ModSeq, SeqNum
 from . import _events as ev
-from ._entry import Entry
+from ._entry import Entry, Phase
+from ._footprint import MessageScope
 from ._outcomes import (
     Delivered,
     LiteralChunk,
@@ -76,6 +85,14 @@ class Router:
     def _of(self, *types: type[c.Command]) -> list[Entry]:
         return [e for e in self._live() if isinstance(e.command, types)]
 
+    def _qresync_opening(self) -> Entry | None:
+        """The QRESYNC SELECT/EXAMINE running now (past its selection boundary)."""
+        e = self.opening
+        if e is None or e.phase is not Phase.IN_FLIGHT:
+            return None
+        cmd = e.command
+        return e if isinstance(cmd, c._SelectBase) and cmd.qresync is not None else None
+
     # --- selection boundary ---------------------------------------------------------
 
     def switch_to(self, entry: Entry | None) -> list[Outcome]:
@@ -105,6 +122,10 @@ class Router:
         outs: list[Outcome] = []
         if isinstance(code, CapabilityCode):
             outs += self._capabilities(code.capabilities, None)
+        if isinstance(code, CopyUidCode) and event.status == "OK":
+            owner = self._copyuid_owner(code)
+            if owner is not None:
+                return outs + self._give(owner, event)
         if name == "CLOSED":
             return outs + self.switch_to(self.awaiting_closed)
         if name == "ALERT":
@@ -140,6 +161,20 @@ class Router:
         if self.opening is not None:
             return outs + self._give(self.opening, event)
         return [*outs, Unsolicited(ev.NoticeReceived(event.status, code, event.text))]
+
+    def _copyuid_owner(self, code: CopyUidCode) -> Entry | None:
+        """The MOVE whose untagged ``[COPYUID]`` this is (RFC 6851 section 4.3).
+        Several MOVEs are in flight together only as UID MOVEs of disjoint
+        sets (R2, R4), so the source UIDs tell them apart."""
+        moves = self._of(c.Move)
+        if len(moves) <= 1:
+            return moves[0] if moves else None
+        first = code.source_uids.min
+        for e in moves:
+            msgs = e.command.messages
+            if not isinstance(msgs, UIDSet) or e.contains(0, UID(first), self.state.selected):
+                return e
+        return moves[0]
 
     def _uidvalidity(self, mbox: MailboxState, value: int) -> list[Outcome]:
         old = mbox.uidvalidity
@@ -224,18 +259,25 @@ class Router:
 
     def _vanished(self, event: r.VanishedResponse) -> list[Outcome]:
         if event.earlier:
-            owners = [
-                e
-                for e in self._live()
-                if (isinstance(e.command, c.Fetch) and e.command.vanished)
-                or (isinstance(e.command, c._SelectBase) and e.command.qresync is not None)
-            ]
-            return self._to_all(owners, event)
+            return self._vanished_earlier(event)
         mbox = self.state.selected
         seqs, uids = mbox.on_vanished(event.uids) if mbox is not None else ((), ())
         gone = ev.MessagesExpunged(seqs, uids, True, self._suspect())
         outs = [o for e in self._of(*_EXPUNGERS) for o in self._give(e, event)]
         return [*outs, Unsolicited(gone)]
+
+    def _vanished_earlier(self, event: r.VanishedResponse) -> list[Outcome]:
+        """``VANISHED (EARLIER)``: the running QRESYNC SELECT's, else the UID
+        FETCH (VANISHED) whose set it falls in; no renumbering (RFC 7162 3.2.10)."""
+        selecting = self._qresync_opening()
+        if selecting is not None:
+            return self._give(selecting, event)
+        owners = [e for e in self._live() if isinstance(e.command, c.Fetch) and e.command.vanished]
+        if len(owners) > 1:
+            gone = MessageScope.of(event.uids)
+            narrowed = [e for e in owners if MessageScope.of(e.command.messages).overlaps(gone)]
+            owners = narrowed or owners
+        return self._to_all(owners, event)
 
     # --- FETCH ------------------------------------------------------------------------------
 
@@ -243,6 +285,11 @@ class Router:
         mbox = self.state.selected
         items = event.items
         uid = mbox.on_fetch(event.seq, event.uid, items.flags) if mbox is not None else event.uid
+        selecting = self._qresync_opening()
+        if selecting is not None:  # changes reported by QRESYNC SELECT (RFC 7162 3.2.5.2)
+            if selecting.cancelled:
+                return []
+            return [MessageDelivered(selecting.cid, event.seq, uid, items)]
         claimed: set[str] = set()
         outs: list[Outcome] = []
         keys = frozenset(items)

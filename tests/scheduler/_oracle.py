@@ -116,3 +116,19 @@ def flag_race(a: c.Command, b: c.Command) -> bool:
             if ux is None or uy is None or ux & uy:
                 return True
     return False
+
+
+def _has_star(cmd: c.Command) -> bool:
+    t = getattr(cmd, "target", None)
+    return isinstance(t, (SeqSet, UIDSet)) and t.has_star
+
+
+def append_star_race(a: c.Command, b: c.Command, selected: str) -> bool:
+    """An APPEND into the selected mailbox and a command whose result depends
+    on which messages exist (a set holding ``*``, a SEARCH): whether the new
+    message is included must not be left to the server's ordering."""
+    for x, y in ((a, b), (b, a)):
+        adds = isinstance(x, c.Append) and x.mailbox == selected
+        if adds and (_has_star(y) or isinstance(y, c._SearchBase)):
+            return True
+    return False

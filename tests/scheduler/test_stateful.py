@@ -6,7 +6,8 @@ answered by a simulated server in arbitrary order with plausible untagged data
 EXISTS and flag changes).  Invariants: no two conflicting commands are ever in
 flight together; a synchronizing literal is never followed by other bytes before
 its ``+``; nothing is written behind a barrier; every response reaches the
-command that asked for it; every command ends exactly once.
+command that asked for it; every command ends exactly once; the scheduler
+remembers only queued and in-flight commands (ended ones are pruned).
 """
 
 from __future__ import annotations
@@ -286,6 +287,7 @@ class SchedulerMachine(RuleBasedStateMachine):
     @rule()
     def write(self) -> None:
         batch = self.h.sched.next_write()
+        self._absorb(self.h.sched.take_outcomes())  # as the client does after each write
         if self.awaiting_plus is not None:
             assert batch is None, "bytes written before the + of a synchronizing literal"
             return
@@ -321,6 +323,7 @@ class SchedulerMachine(RuleBasedStateMachine):
                 if oracle.has_seq_numbers(cy):
                     assert not oracle.allows_expunge(cx), (cx, cy)
                 assert not oracle.flag_race(cx, cy), (cx, cy)
+                assert not oracle.append_star_race(cx, cy, "INBOX"), (cx, cy)
 
     # --- rules: the server --------------------------------------------------------------------
 
@@ -500,6 +503,22 @@ class SchedulerMachine(RuleBasedStateMachine):
     @invariant()
     def scheduler_agrees_on_inflight(self) -> None:
         assert set(self.h.sched.in_flight) == set(self.order)
+
+    @invariant()
+    def bookkeeping_is_pruned(self) -> None:
+        """Only queued and in-flight commands are remembered (plus R7 links
+        between them); an ended command leaves nothing behind."""
+        sched = self.h.sched
+        sizes = sched.internal_sizes()
+        live = set(sched.queued) | set(sched.in_flight)
+        assert set(sched._entries) == live
+        assert sizes["entries"] == len(sched.queued) + len(sched.in_flight)
+        assert sizes["by_tag"] == sizes["inflight"]
+        assert sizes["gaters"] <= sizes["entries"]
+        assert sizes["gate_links"] <= sizes["queue"] * sizes["gaters"]
+        assert sizes["urgent"] <= 2
+        assert sizes["deferred"] == 0  # every write is followed by take_outcomes()
+        assert not set(self.ended) & live
 
     def teardown(self) -> None:
         """Drive to quiescence: every command must end exactly once."""
