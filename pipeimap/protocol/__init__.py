@@ -138,7 +138,7 @@ from ._serializer import (
     serialize_sasl_response,
     split_command,
 )
-from ._types import UID, Flag, ModSeq, Secret, SeqNum
+from ._types import UID, Flag, ModSeq, RawMailbox, Secret, SeqNum
 
 __all__ = [
     "LAST_SEARCH_SEQ",
@@ -218,6 +218,7 @@ __all__ = [
     "QuotaResource",
     "QuotaResponse",
     "QuotaRootResponse",
+    "RawMailbox",
     "RecentResponse",
     "Rename",
     "ResponseCode",

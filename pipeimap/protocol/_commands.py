@@ -26,7 +26,7 @@ from typing import ClassVar, Final
 from ..errors import InvalidArgumentError
 from ._search import ALL, SearchKey
 from ._seqset import LastSearch, SeqSet, UIDSet
-from ._types import UID, Flag, ModSeq, Secret
+from ._types import UID, Flag, ModSeq, RawMailbox, Secret
 
 __all__ = [
     "Append",
@@ -97,6 +97,8 @@ def _text(value: object, what: str) -> str:
 
 def _mailbox(value: object, what: str = "mailbox name") -> str:
     name = _text(value, what)
+    if isinstance(name, RawMailbox):
+        return name  # sent as its raw bytes (validated on construction)
     if any(0xD800 <= ord(c) <= 0xDFFF for c in name):
         raise InvalidArgumentError(f"{what} holds a lone surrogate")
     return name

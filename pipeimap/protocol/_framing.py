@@ -133,6 +133,20 @@ class Framer:
     def _limit(self, name: str, limit: int, pos: int, detail: str = "") -> LimitExceededError:
         return LimitExceededError(name, limit, self._base + pos, self._excerpt(pos), detail)
 
+    def _line_too_long(self, pos: int) -> LimitExceededError:
+        """The error for response text longer than ``max_line_length``.
+
+        It names the first byte beyond the limit (where the text of this line
+        started, plus what is left of the budget), and its excerpt ends there,
+        so that offset and excerpt do not depend on how the bytes were fed
+        (the check itself runs whenever data arrives)."""
+        limit = self.limits.max_line_length
+        cross = pos + limit - self._text_len  # the byte that exceeds the limit
+        excerpt = escape_excerpt(bytes(self._buf[max(0, cross - 32) : cross + 1]), min(cross, 32))
+        return LimitExceededError(
+            "max_line_length", limit, self._base + cross, excerpt, "line too long"
+        )
+
     # --- fast path: complete FETCH responses, looked at but not consumed ----------
 
     def peek_fetch_batch(
@@ -254,14 +268,10 @@ class Framer:
                 if end < 0:
                     self._scan = len(buf)
                     if self._text_len + len(buf) - pos > limits.max_line_length:
-                        raise self._limit(
-                            "max_line_length", limits.max_line_length, len(buf), "line too long"
-                        )
+                        raise self._line_too_long(pos)
                     return None
                 if self._text_len + end - pos > limits.max_line_length:
-                    raise self._limit(
-                        "max_line_length", limits.max_line_length, end, "line too long"
-                    )
+                    raise self._line_too_long(pos)
                 stop = end - 1 if end > pos and buf[end - 1] == 0x0D else end
                 seg = bytes(buf[pos:stop])
                 seg_start = self._base + pos

@@ -35,8 +35,9 @@ from ._responses import (
     ThreadNode,
     ThreadResponse,
     VanishedResponse,
+    ordered_runs,
 )
-from ._seqset import SeqSet, UIDSet
+from ._seqset import SeqSet, UIDSet, parse_ranges
 from ._types import ModSeq
 
 __all__ = ["DATA_PARSERS"]
@@ -243,6 +244,10 @@ def parse_esearch(v: list[Value], utf8: bool) -> ESearchResponse:
             fields["count"] = _number(value, "search-return-data")
         elif key == "ALL":
             fields["all"] = _set(value, uid, "search-return-data")
+            # After SORT RETURN (ALL) the order is the sort order (RFC 5267 section 3.1).
+            ranges = parse_ranges(_atom(value, "search-return-data"))
+            if all(isinstance(a, int) and isinstance(b, int) for a, b in ranges):
+                fields["all_ordered"] = ordered_runs(ranges)  # type: ignore[arg-type]
         elif key == "MODSEQ":
             fields["modseq"] = ModSeq(_number(value, "search-return-data"))
         elif key == "PARTIAL":

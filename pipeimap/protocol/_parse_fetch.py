@@ -29,8 +29,10 @@ from ._types import UID, ModSeq
 
 __all__ = ["BODY_LITERAL_ITEM", "convert_msg_att", "normalize_fetch_item_name"]
 
-_SECTION_TOKEN: Final = re.compile(r'[()]|"[^"\\]*(?:\\.[^"\\]*)*"|[^\s()"]+')
-_PARTIAL: Final = re.compile(r"<\s*(\d+)(?:\s*\.\s*\d+)?\s*>")
+# re.ASCII: in a str pattern \s and \d would also match Unicode spaces and digits
+# (U+0661 ARABIC-INDIC DIGIT ONE, which int() reads as 1); only ASCII counts on the wire.
+_SECTION_TOKEN: Final = re.compile(r'[()]|"[^"\\]*(?:\\.[^"\\]*)*"|[^\s()"]+', re.ASCII)
+_PARTIAL: Final = re.compile(r"<\s*([0-9]+)(?:\s*\.\s*[0-9]+)?\s*>", re.ASCII)
 
 # A body item name right before a literal announcement (used by the framer to
 # decide whether to stream; checked on the text just before ``{n}``).
@@ -136,7 +138,9 @@ _MONTHS: Final = {
     )
 }
 _DATE_TIME: Final = re.compile(
-    r" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\Z"
+    # [0-9], not \d: \d matches every Unicode digit, and int() reads them all.
+    r" ?([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})\Z"
 )
 _ZONES: dict[str, timezone] = {}
 

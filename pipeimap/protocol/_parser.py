@@ -25,7 +25,7 @@ from ._bodystructure import generic
 from ._codes import parse_resp_text
 from ._fetch_batch import lex_fetch_batch
 from ._framing import Frame, Framer
-from ._lexer import GrammarError, Value, lex
+from ._lexer import _TOKEN, GrammarError, Value, lex
 from ._limits import ParserLimits
 from ._parse_data import DATA_PARSERS
 from ._parse_fetch import convert_msg_att
@@ -60,6 +60,54 @@ _int_new: Final = int.__new__
 _FETCH_ITEM_START: Final = re.compile(
     r" *(?i:UID|FLAGS|RFC822\.SIZE|INTERNALDATE|MODSEQ|ENVELOPE|BODYSTRUCTURE) "
 )
+
+
+def _refused(item: list[Value]) -> bool:
+    try:
+        convert_msg_att(item)
+    except (GrammarError, ValueError):
+        return True
+    return False
+
+
+def _wire_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+def _item_position(frame: Frame, index: int) -> tuple[int, int] | None:
+    """(text part number, byte position in it) of token ``index`` of the FETCH
+    item list: the tokens inside the outermost parentheses, then any after
+    them (Xeams).  Only called on the error path."""
+    first = frame.parts[0]
+    if not isinstance(first, str):
+        return None
+    m = _UNTAGGED_NUMBER.match(first)
+    if m is None:
+        return None
+    depth = 0
+    count = -1
+    for k in range(0, len(frame.parts), 2):
+        seg = frame.parts[k]
+        if not isinstance(seg, str):
+            return None
+        start = m.end() if k == 0 else 0
+        for t in _TOKEN.finditer(seg, start):
+            c = t.group()[0]
+            if c == "(":
+                depth += 1
+                if depth == 2:  # a list value starts: it is one token of the item list
+                    count += 1
+                    if count == index:
+                        return k // 2, _wire_len(seg[: t.start()])
+            elif c == ")":
+                depth -= 1
+            elif depth == 1 or (depth == 0 and count >= 0):
+                count += 1
+                if count == index:
+                    return k // 2, _wire_len(seg[: t.start()])
+        if k + 1 < len(frame.parts) and depth in (1, 0):
+            count += 1  # a literal value of the item list
+    return None
 
 
 class ResponseParser:
@@ -169,7 +217,12 @@ class ResponseParser:
                     )
                 return None
             if isinstance(item, Frame):
-                return self._parse(item)
+                parsed = self._parse(item)
+                if not isinstance(parsed, FetchResponse):
+                    # The Xeams trailer (see _fetch_trailer) only ever follows its
+                    # FETCH directly: any other response in between ends that chance.
+                    self._last_fetch_seq = None
+                return parsed
             return item
         except ResponseParseError as exc:
             self._error = exc
@@ -185,10 +238,24 @@ class ResponseParser:
         after a failure the next tries are of one response, and after a failure
         on a single response the fast path rests for a few responses (more each
         time it fails again), so input it cannot take costs little extra.
+
+        The fast path never decides about an error: any exception inside it
+        (a bug, or input it did not expect) drops what it parsed ahead and
+        leaves the response to the exact path, which parses or reports it.
         """
         if self._batch_skip:
             self._batch_skip -= 1
             return False
+        ready = self._ready
+        try:
+            return self._fetch_ahead_batch(ready)
+        except Exception:  # never escapes: the exact path decides
+            ready.clear()
+            self._batch = 1
+            self._back_off()
+            return False
+
+    def _fetch_ahead_batch(self, ready: deque[tuple[FetchResponse, int]]) -> bool:
         framer = self._framer
         want = self._batch
         peek = framer.peek_fetch_batch(want)
@@ -197,14 +264,15 @@ class ResponseParser:
                 self._back_off()
             return False
         seqs, texts, lits, ends = peek
-        trees = self._lex_batch(texts, lits)
+        trees = lex_fetch_batch(texts, lits, self.limits.max_nesting_depth)
         if trees is None and len(texts) > 1:
             # Somewhere in this batch is a response the fast path refuses: retry
             # the first one alone (the rest wait for later batches).
             want = 1
             seqs, texts, ends = seqs[:1], texts[:1], ends[:1]
-            trees = self._lex_batch(texts, lits[: texts[0].count(b'"\x03"')])
-        ready = self._ready
+            trees = lex_fetch_batch(
+                texts, lits[: texts[0].count(b'"\x03"')], self.limits.max_nesting_depth
+            )
         for seq, tree, end in zip(seqs, trees or (), ends, strict=False):
             try:
                 items = convert_msg_att(tree)
@@ -227,18 +295,31 @@ class ResponseParser:
         self._batch_skip = self._batch_backoff
         self._batch_backoff = min(self._batch_backoff * 2, _BATCH_MAX)
 
-    def _lex_batch(self, texts: list[bytes], lits: list[bytes]) -> list[list[Value]] | None:
-        try:
-            return lex_fetch_batch(texts, lits, self.limits.max_nesting_depth)
-        except Exception:  # pragma: no cover - a fast path bug; the exact path decides
-            return None
-
     # --- dispatch -----------------------------------------------------------------
 
-    def _fail(self, frame: Frame, rule: str, detail: str, pos: int = 0) -> ResponseParseError:
-        first = frame.parts[0]
-        data = first.encode("utf-8", "surrogateescape") if isinstance(first, str) else b""
-        return ResponseParseError(rule, frame.start + pos, escape_excerpt(data, pos), detail)
+    def _fail(
+        self, frame: Frame, rule: str, detail: str, pos: int = 0, part: int = 0
+    ) -> ResponseParseError:
+        """The error at byte ``pos`` of text part ``part`` of ``frame``."""
+        text = frame.parts[2 * part]
+        data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else b""
+        return ResponseParseError(
+            rule, frame.offsets[part] + pos, escape_excerpt(data, pos), detail
+        )
+
+    def _item_error(self, frame: Frame, tokens: list[Value], exc: ValueError) -> ResponseParseError:
+        """A FETCH item's value was refused: report it at the start of that item.
+
+        The tree has no positions (the fast lexers build none), so this error
+        path converts the items one by one to find the failing one and then
+        walks the response's tokens to find where its name starts.  Falls back
+        to the start of the response."""
+        rule = exc.rule if isinstance(exc, GrammarError) else "msg-att"
+        index = next((i for i in range(0, len(tokens), 2) if _refused(tokens[i : i + 2])), 0)
+        where = _item_position(frame, index)
+        if where is None:
+            return self._fail(frame, rule, str(exc))
+        return self._fail(frame, rule, str(exc), where[1], where[0])
 
     def _parse(self, frame: Frame) -> Event:
         try:
@@ -312,10 +393,16 @@ class ResponseParser:
     def _untagged(self, frame: Frame, first: str, depth: int) -> Event:
         m = _UNTAGGED_NUMBER.match(first)
         if m is not None:
-            n = int(m.group(1))
+            n = int(m.group(1))  # ASCII digits only: the pattern says [0-9]
             kind = m.group(2).upper()
             if kind == "FETCH":
+                if not 1 <= n <= 0xFFFFFFFF:
+                    raise self._fail(frame, "message-data", f"bad sequence number {n}", m.start(1))
                 return self._fetch(frame, first, m.end(), n)
+            if n > 0xFFFFFFFF:
+                # number / nz-number are 32-bit (RFC 9051 section 9); ten digits
+                # can say up to 9999999999.
+                raise self._fail(frame, "message-data", f"number out of range: {n}", m.start(1))
             if len(frame.parts) == 1 and first[m.end() :].strip() == "":
                 if kind == "EXISTS":
                     return ExistsResponse(n)
@@ -338,14 +425,19 @@ class ResponseParser:
         tree = self._rest(frame, first, m.end())
         if parser is None:
             return UnknownResponse(kind, None, tuple(generic(x) for x in tree))
-        event = parser(tree, self.utf8)
+        try:
+            event = parser(tree, self.utf8)
+        except GrammarError as exc:  # point at the data, after the keyword
+            raise self._fail(frame, exc.rule, str(exc), _wire_len(first[: m.end()])) from None
+        except ValueError as exc:
+            raise self._fail(
+                frame, "response-data", str(exc), _wire_len(first[: m.end()])
+            ) from None
         if isinstance(event, EnabledResponse) and "UTF8=ACCEPT" in event.capabilities:
             self.utf8 = True  # RFC 9051 section 6.3.1: mailbox names are UTF-8 from now on
         return event  # type: ignore[return-value]
 
     def _fetch(self, frame: Frame, first: str, start: int, n: int) -> FetchResponse:
-        if not 1 <= n <= 0xFFFFFFFF:
-            raise self._fail(frame, "message-data", f"bad sequence number {n}")
         tree = self._rest(frame, first, start)
         if not tree or not isinstance(tree[0], list):
             raise self._fail(frame, "msg-att", "FETCH needs a parenthesized item list", start)
@@ -353,7 +445,10 @@ class ResponseParser:
         if len(tree) > 1:
             # Items after the closing parenthesis (Xeams, paperless-ngx #13412): take them.
             tokens = tokens + tree[1:]
-        items: FetchItems = convert_msg_att(tokens)
+        try:
+            items: FetchItems = convert_msg_att(tokens)
+        except (GrammarError, ValueError) as exc:
+            raise self._item_error(frame, tokens, exc) from None
         seq = SeqNum(n)
         self._last_fetch_seq = seq
         return FetchResponse(seq, items.uid, items)

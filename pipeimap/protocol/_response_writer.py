@@ -94,6 +94,7 @@ from ._responses import (
     UntaggedStatus,
     VanishedResponse,
 )
+from ._seqset import SeqSet, UIDSet
 
 __all__ = ["encode_response", "encode_response_code", "encode_responses"]
 
@@ -727,6 +728,29 @@ def _numbers(head: bytes, numbers: tuple[int, ...], modseq: int | None) -> bytes
     return b" ".join(out) + CRLF
 
 
+def _all_ordered(found: UIDSet | SeqSet, ordered: tuple[tuple[int, int], ...] | None) -> bytes:
+    """ESEARCH ``ALL`` in the order of ``all_ordered`` (ESORT, RFC 5267 section 3.1),
+    which must name exactly the numbers of ``all``."""
+    if ordered is None or not found.is_bounded:
+        if ordered is not None:
+            raise _bad("ESEARCH all_ordered with '*' in all")
+        return found.to_bytes()
+    if not ordered:
+        raise _bad("ESEARCH all_ordered is empty")
+    items = []
+    for first, last in ordered:
+        items.append(
+            _nz(first, "ALL") if first == last else _nz(first, "ALL") + b":" + _nz(last, "ALL")
+        )
+    try:
+        same = type(found)._from_ranges((min(a, b), max(a, b)) for a, b in ordered) == found
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise _bad("ESEARCH all_ordered does not name the numbers of all")
+    return b",".join(items)
+
+
 def _esearch(event: ESearchResponse) -> bytes:
     out = [b"* ESEARCH"]
     if event.tag is not None:
@@ -740,7 +764,9 @@ def _esearch(event: ESearchResponse) -> bytes:
     if event.count is not None:
         out.append(b"COUNT " + _number(event.count, "COUNT"))
     if event.all is not None:
-        out.append(b"ALL " + event.all.to_bytes())
+        out.append(b"ALL " + _all_ordered(event.all, event.all_ordered))
+    elif event.all_ordered:
+        raise _bad("ESEARCH all_ordered without all")
     if event.partial is not None:
         rng, found = event.partial
         out.append(

@@ -7,12 +7,12 @@ frozen, slotted dataclasses below.  Text is ``str`` (UTF-8 decoded with
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
-from ._types import UID, Flag, ModSeq, SeqNum
+from ._types import UID, Flag, ModSeq, RawMailbox, SeqNum
 
 if TYPE_CHECKING:
     from ._codes import ResponseCode
@@ -139,6 +139,13 @@ class ListResponse:
     extended: Mapping[str, object] = field(default_factory=dict)
 
     @property
+    def raw_mailbox(self) -> RawMailbox:
+        """The mailbox as a :class:`~pipeimap.protocol.RawMailbox`: pass it to a
+        command to name this mailbox with the exact bytes the server listed
+        (needed when ``mailbox_raw`` is not canonical modified UTF-7)."""
+        return RawMailbox(self.mailbox_raw, self.mailbox)
+
+    @property
     def child_info(self) -> tuple[str, ...]:
         """The ``CHILDINFO`` extended item (RFC 5258 section 4), e.g. ``("SUBSCRIBED",)``."""
         value = self.extended.get("CHILDINFO")
@@ -201,9 +208,17 @@ class SortResponse:
 class ESearchResponse:
     """``* ESEARCH`` (RFC 4731, RFC 9051 section 7.3.4, RFC 9394 PARTIAL).
 
-    ``all`` is a :class:`UIDSet` when ``uid`` is true, else a :class:`SeqSet`.
-    ``partial`` is ``(range text, set or None)``.  ``other`` keeps unknown
-    return data (uppercased name -> raw value).
+    ``all`` is a :class:`UIDSet` when ``uid`` is true, else a :class:`SeqSet`:
+    a set, sorted and merged.  ``all_ordered`` is the same ``ALL`` in the order
+    the server sent it, which matters after ``SORT RETURN (ALL)`` (ESORT,
+    RFC 5267 section 3.1: the numbers come in sort order, ``ALL 5,3,2,1``): a
+    tuple of runs ``(first, last)``, each standing for ``first``, then each
+    number up or down to ``last`` (``5:3`` is 5, 4, 3); consecutive numbers are
+    merged into one run, so ``ALL 2,10,11`` gives ``((2, 2), (10, 11))``, the
+    runs of ``UIDSet(2, 10, 11)``.  :meth:`all_in_order` iterates the numbers.
+    It is ``None`` when ``all`` is, or holds ``*``; when not given, it is
+    derived from ``all`` (ascending).  ``partial`` is ``(range text, set or
+    None)``.  ``other`` keeps unknown return data (uppercased name -> raw value).
     """
 
     tag: str | None
@@ -215,6 +230,40 @@ class ESearchResponse:
     partial: tuple[str, UIDSet | SeqSet | None] | None = None
     modseq: ModSeq | None = None
     other: Mapping[str, object] = field(default_factory=dict)
+    all_ordered: tuple[tuple[int, int], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.all_ordered is None and self.all is not None and self.all.is_bounded:
+            # A set's ranges are ascending, disjoint and non-adjacent: already runs.
+            object.__setattr__(self, "all_ordered", self.all.ranges)
+        elif self.all_ordered is not None:
+            object.__setattr__(self, "all_ordered", ordered_runs(self.all_ordered))
+
+    def all_in_order(self) -> Iterator[int]:
+        """The numbers of ``ALL`` in the server's order (lazily: ``1:4294967295``
+        is a short line but four billion numbers)."""
+        for first, last in self.all_ordered or ():
+            step = 1 if last >= first else -1
+            yield from range(first, last + step, step)
+
+
+def ordered_runs(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Merge ``(first, last)`` elements, in order, into maximal runs of numbers
+    that step by one in a single direction (``5,4,3`` -> ``((5, 3),)``), so that
+    equal orders give equal tuples whatever ranges the server chose."""
+    out: list[list[int]] = []
+    for first, last in ranges:
+        if out:
+            run = out[-1]
+            a, b = run
+            # extend upwards (run and element ascending or single) or downwards
+            if (first == b + 1 and a <= b and first <= last) or (
+                first == b - 1 and a >= b and first >= last
+            ):
+                run[1] = last
+                continue
+        out.append([first, last])
+    return tuple((a, b) for a, b in out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,10 @@ from . import _commands as c
 from ._mutf7 import encode_mutf7
 from ._search import SearchArg, SearchKey, _Raw
 from ._seqset import LastSearch, SeqSet, UIDSet
-from ._types import Flag, Secret
+from ._types import Flag, RawMailbox, Secret
 
 __all__ = [
+    "DEFAULT_MAX_TAG_LENGTH",
     "EncodeOptions",
     "EncodingInfo",
     "Fragment",
@@ -216,13 +217,18 @@ class _Writer:
 
     def mailbox(self, name: str) -> None:
         """``mailbox``: INBOX in any case is INBOX (RFC 9051 section 5.1);
-        modified UTF-7 unless UTF8=ACCEPT (RFC 6855 section 3)."""
+        modified UTF-7 unless UTF8=ACCEPT (RFC 6855 section 3); a
+        :class:`RawMailbox` as its bytes."""
         if _is_inbox(name):
             self.raw(b"INBOX")
             return
         self.astring_bytes(self._mailbox_bytes(name))
 
     def _mailbox_bytes(self, name: str) -> bytes:
+        if isinstance(name, RawMailbox):
+            # The server's own spelling, never re-encoded; astring/list-mailbox
+            # rules still choose atom, quoted string or literal for it.
+            return name.raw
         if self.opts.utf8_accept:
             return _utf8(name)
         return encode_mutf7(name)
@@ -254,6 +260,8 @@ class _Writer:
 def _is_inbox(name: str) -> bool:
     # ASCII only: str.upper() folds "\u0131nbox" (dotless i) to "INBOX", which
     # would send a different mailbox's name as INBOX.
+    if isinstance(name, RawMailbox):
+        return name.raw.upper() == b"INBOX"
     return name.isascii() and name.upper() == "INBOX"
 
 
@@ -718,27 +726,47 @@ def serialize_sasl_cancel() -> Fragment:
 _SPLITTABLE = (c.Fetch, c.Store, c.Copy, c.Move, c.UidExpunge)
 
 
+# Tags the scheduler makes are a short prefix and a counter ("A0001"); 32 octets
+# leave room for any prefix and counter a connection can reach.
+DEFAULT_MAX_TAG_LENGTH: Final = 32
+_MEASURE_TAG: Final = "A0000"
+
+
 def split_command(
-    command: _C, max_line: int = 8000, options: EncodeOptions | None = None
+    command: _C,
+    max_line: int = 8000,
+    options: EncodeOptions | None = None,
+    *,
+    tag_length: int = DEFAULT_MAX_TAG_LENGTH,
 ) -> tuple[_C, ...]:
     """Split a message-set command whose line would exceed ``max_line`` octets
     into several commands over disjoint parts of its set (RFC 2683 section
     3.2.1.5).  Commands that are short enough, or have no splittable set
     (``$``, non-message commands), come back unchanged as a 1-tuple.
 
+    ``tag_length`` is the longest tag the command may be sent with: the tag
+    is part of the line, and it is not known yet when commands are split.
+    The default (:data:`DEFAULT_MAX_TAG_LENGTH`, 32 octets) covers the
+    scheduler's tags; pass the real maximum to use the budget to the byte.
+
     Splitting changes meaning for MOVE/COPY only in atomicity (each part
     succeeds or fails on its own) and for COPYUID (one per part).
     """
     opts = options or EncodeOptions()
+    if isinstance(tag_length, bool) or not isinstance(tag_length, int) or tag_length < 1:
+        raise InvalidArgumentError(f"tag_length must be a positive int, not {tag_length!r}")
     if not isinstance(command, _SPLITTABLE):
         return (command,)
-    info = describe_encoding(command, opts)
-    if info.max_line <= max_line:
+    info = describe_encoding(command, opts, _MEASURE_TAG)
+    # The tag is on the first line, with the set; counting it on every line
+    # errs on the safe side.
+    longest = info.max_line - len(_MEASURE_TAG) + tag_length
+    if longest <= max_line:
         return (command,)
     msgs = command.messages
     if not isinstance(msgs, (SeqSet, UIDSet)):
         return (command,)
-    overhead = info.max_line - len(msgs.to_bytes())
+    overhead = longest - len(msgs.to_bytes())
     budget = max_line - overhead
     if budget < 21:  # room for at least one "4294967294:4294967295"
         raise InvalidArgumentError(f"line budget of {max_line} leaves no room for the message set")

@@ -4,6 +4,7 @@
 sequence number can never be passed where a UID is expected (mypy tells them
 apart, and so does ``isinstance``).  ``Flag`` validates on construction.
 ``Secret`` holds passwords and tokens and never shows them in ``repr``/``str``.
+``RawMailbox`` is a mailbox name sent as the exact bytes a server listed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Final
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["UID", "Flag", "ModSeq", "Secret", "SeqNum"]
+__all__ = ["UID", "Flag", "ModSeq", "RawMailbox", "Secret", "SeqNum"]
 
 _NZ_MAX: Final = 0xFFFFFFFF  # nz-number is 32-bit (RFC 9051 section 9, "nz-number")
 _MODSEQ_MAX: Final = 0x7FFFFFFFFFFFFFFF  # mod-sequence-value is 63-bit (RFC 7162 section 7)
@@ -149,7 +150,11 @@ class Secret:
 
     def __init__(self, value: str | bytes) -> None:
         if isinstance(value, str):
-            value = value.encode("utf-8")
+            try:
+                value = value.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate has no UTF-8 form; the message must not echo it.
+                raise InvalidArgumentError("a Secret str holds a lone surrogate") from None
         if not isinstance(value, bytes):
             raise InvalidArgumentError("a Secret holds str or bytes")
         self.__value = value
@@ -183,3 +188,79 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self.__value)
+
+
+class RawMailbox(str):
+    """A mailbox name sent as the exact bytes the server listed it with.
+
+    A command normally encodes a ``str`` mailbox name (modified UTF-7, or UTF-8
+    after ``UTF8=ACCEPT``).  A name the server lists in a form that is not
+    canonical modified UTF-7 (``&Jjo``, ``&AGE-``: the parser then decodes it
+    as UTF-8) would come out of that encoding as *other* bytes, naming another
+    mailbox or none, so such a mailbox could never be selected.  A
+    ``RawMailbox`` carries the wire bytes (``ListResponse.mailbox_raw``, see
+    :meth:`from_list` and :attr:`ListResponse.raw_mailbox
+    <pipeimap.protocol.ListResponse.raw_mailbox>`) and every mailbox argument
+    accepts it in place of a ``str``: the serializer sends ``raw`` unchanged
+    (as an atom, quoted string or literal by the usual rules, so it can
+    never break the command) and never re-encodes it.
+
+    It *is* a ``str`` -- the decoded name, for display and for comparing with
+    other names -- so code that handles mailbox names as ``str`` keeps
+    working.  NUL is refused (it cannot be sent in a literal); CR and LF go in
+    a literal.  The raw bytes are sent as they are even after ``ENABLE
+    UTF8=ACCEPT``: take them from a LIST made in the same mode.
+    """
+
+    __raw: bytes
+
+    def __new__(cls, raw: bytes, name: str | None = None) -> RawMailbox:
+        if not isinstance(raw, (bytes, bytearray, memoryview)):
+            raise InvalidArgumentError(f"a raw mailbox name is bytes, not {type(raw).__name__}")
+        data = bytes(raw)
+        if b"\x00" in data:
+            raise InvalidArgumentError("a mailbox name cannot hold NUL")
+        if name is None:
+            name = data.decode("utf-8", "surrogateescape")
+        elif not isinstance(name, str):
+            raise InvalidArgumentError(f"a mailbox name is a str, not {type(name).__name__}")
+        obj = super().__new__(cls, name)
+        obj.__raw = data
+        return obj
+
+    @classmethod
+    def from_list(cls, response: object) -> RawMailbox:
+        """The mailbox of a ``ListResponse`` or ``MailboxStatusResponse``, raw."""
+        raw = getattr(response, "mailbox_raw", None)
+        name = getattr(response, "mailbox", None)
+        if not isinstance(raw, bytes) or not isinstance(name, str):
+            raise InvalidArgumentError("expected a response with mailbox and mailbox_raw")
+        return cls(raw, name)
+
+    @property
+    def raw(self) -> bytes:
+        """The bytes sent on the wire."""
+        return self.__raw
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "_RawMailbox__raw" and "_RawMailbox__raw" not in self.__dict__:
+            object.__setattr__(self, name, value)
+            return
+        raise AttributeError("RawMailbox is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RawMailbox):
+            return self.__raw == other.__raw
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    # equal RawMailboxes have equal raw bytes, hence (same server) equal names
+    __hash__ = str.__hash__
+
+    def __repr__(self) -> str:
+        return f"RawMailbox({self.__raw!r}, {str(self)!r})"
+
+    def __reduce__(self) -> tuple[object, tuple[bytes, str]]:
+        return (RawMailbox, (self.__raw, str(self)))

@@ -252,7 +252,7 @@ def test_mailbox_names_and_list_patterns(i: int, text: str, opts: EncodeOptions)
 
 _TEXT_BUILDERS: list[Callable[[str], c.Command]] = [
     lambda s: c.Login(s, Secret("pw")),
-    # Secret() of a lone surrogate raises UnicodeEncodeError: see the xfail below
+    # Secret() of a lone surrogate raises InvalidArgumentError (regression test below)
     lambda s: c.Login("user", Secret(s.encode("utf-8", "surrogatepass"))),
     lambda s: c.GetQuota(s),
     lambda s: c.SetQuota(s, (("STORAGE", 5),)),
@@ -568,11 +568,6 @@ def test_flag_keywords_that_look_like_fetch_sections(flag: str) -> None:
         assert to_command(read_back(cmd, EncodeOptions())) == cmd
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (_types.py, not reviewed for fixing): Secret('\\udc80') raises "
-    "UnicodeEncodeError instead of InvalidArgumentError",
-)
 def test_secret_of_lone_surrogate_raises_invalid_argument() -> None:
     with pytest.raises(InvalidArgumentError):
         c.Login("user", Secret("\udc80"))

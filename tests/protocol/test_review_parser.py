@@ -686,14 +686,9 @@ def test_differential_against_imapclient(case: tuple[bytes, dict[str, Any]]) -> 
             assert bs.params == params == tuple(zip(*[iter(_b(x) for x in ic[2])] * 2, strict=True))
 
 
-# --- parser bugs found in review (xfail strict: the parser owner fixes them) ----------
+# --- parser bugs found in review (were strict xfails; fixed, now regression tests) ---
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: '* 4294967296 EXISTS' is accepted (count 4294967296); "
-    "number is 32-bit (RFC 9051 section 9: 0 <= n < 4,294,967,296)",
-)
 @pytest.mark.parametrize("kind", [b"EXISTS", b"RECENT"])
 def test_exists_above_32_bits_is_a_parse_error(kind: bytes) -> None:
     _events, err = outcome(b"* 4294967296 " + kind + b"\r\n")
@@ -707,12 +702,6 @@ def test_exists_at_32_bit_maximum_is_accepted() -> None:
     assert events == [ExistsResponse(4294967295)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: INTERNALDATE accepts non-ASCII digits via int(): "
-    "'* 1 FETCH (INTERNALDATE \"\\xd9\\xa1-Jan-2024 00:00:00 +0000\")' (Arabic-Indic one) "
-    "parses as 1-Jan-2024, and a year of four U+0661 as 1111",
-)
 @pytest.mark.parametrize(
     "date",
     [
@@ -727,12 +716,6 @@ def test_internaldate_non_ascii_digits_are_a_parse_error(date: str) -> None:
     assert err[0] == "ResponseParseError"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the Xeams trailer quirk (_fetch_trailer) attaches a bare 'UID 6' line to the "
-    "LAST FETCH seen, even after a tagged OK or other responses came in between: "
-    "b'* 1 FETCH (UID 5)\\r\\nA1 OK done\\r\\nUID 6\\r\\n' yields FetchResponse(seq=1, uid=6)",
-)
 @pytest.mark.parametrize("between", [b"A1 OK done\r\n", b"* 3 EXISTS\r\n", b"* OK still here\r\n"])
 def test_fetch_trailer_only_right_after_a_fetch(between: bytes) -> None:
     events, err = outcome(b"* 1 FETCH (UID 5)\r\n" + between + b"UID 6 FLAGS (\\Deleted)\r\n")
@@ -745,12 +728,6 @@ def test_fetch_trailer_right_after_a_fetch_still_works() -> None:
     assert [type(e) for e in events] == [FetchResponse, FetchResponse]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the max_line_length error offset depends on how the bytes were fed "
-    "(Framer.next reports len(buf)): b'* OK ' + b'x' * 20000 with max_line_length=4096 "
-    "gives offset 20005 fed whole, 4097 byte by byte, 5000 in 1000-byte chunks",
-)
 def test_line_limit_error_offset_is_split_invariant() -> None:
     data = b"* OK " + b"x" * 20000 + b"\r\n"
     offsets = {outcome(data, chunk)[1] for chunk in (None, 1, 1000)}

@@ -140,7 +140,8 @@ def test_split_command_parts_fit_the_line_budget(
     cmd = builders[kind]()
     opts = EncodeOptions()
     try:
-        parts = split_command(cmd, max_line, opts)
+        # tag_length=5: the length of describe_encoding's measuring tag "A0000"
+        parts = split_command(cmd, max_line, opts, tag_length=5)
     except InvalidArgumentError:
         # refused only when even the smallest range cannot fit
         assert describe_encoding(cmd, opts).max_line > max_line

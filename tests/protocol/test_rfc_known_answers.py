@@ -37,13 +37,7 @@ WIDTH = 100
 
 # Blocks whose events the parser gets wrong: the expected file holds the
 # hand-written correct rendering, and the test is a strict xfail.
-KNOWN_BUGS: dict[str, str] = {
-    "rfc7162.txt:177": (
-        "BUG: ESEARCH ALL after SORT RETURN (ALL) (ESORT, RFC 5267 section 3.1) is in "
-        "sort order, 5,3,2,1; ESearchResponse.all is a normalized SeqSet ('1:3,5'), so "
-        "the order the client asked for is lost"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 # Blocks whose RFC example is itself a response pipeimap does not model.
 UNKNOWN_ALLOWED: dict[str, str] = {
@@ -70,8 +64,9 @@ REVIEW_NOTES = """\
 # REVIEW NOTES
 #   Reviewed: all 300 blocks, against the corpus lines (which are the RFC examples,
 #   with the editorial changes named in each block's notes) and the RFC semantics.
-#   Hand-corrected (parser bug, strict xfail in KNOWN_BUGS):
-#     rfc7162.txt:177  ESORT: ALL 5,3,2,1 must keep its sort order.
+#   Hand-corrected (parser bug, strict xfail in KNOWN_BUGS): none left.
+#     rfc7162.txt:177  (fixed) ESORT: ALL 5,3,2,1 keeps its sort order in
+#       all_ordered=((5, 5), (3, 1)) -- runs: 5, then 3 down to 1.
 #   Not verified against the RFC text itself:
 #     rfc2971.txt:1, rfc2971.txt:5  the corpus notes say RFC 2971 was not available when
 #       the corpus was written; the renderings match the corpus lines.
@@ -223,7 +218,6 @@ if __name__ == "__main__":
     print(f"wrote {EXPECTED}; review the diff against the RFC text before committing")
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["rfc7162.txt:177"])
 def test_esort_all_keeps_sort_order() -> None:
     """Minimal reproducer: ``SORT RETURN (ALL)`` answers ``ALL`` in sort order
     (RFC 5267 section 3.1; RFC 7162 section 3.1.10 example 20)."""
@@ -231,4 +225,7 @@ def test_esort_all_keeps_sort_order() -> None:
         feed_chunks([b'* ESEARCH (TAG "a") ALL 5,3,2,1\r\n'], expect_greeting=False)
     )
     assert isinstance(event, ESearchResponse)
-    assert str(event.all) == "5,3,2,1"
+    assert list(event.all_in_order()) == [5, 3, 2, 1]
+    assert event.all_ordered == ((5, 5), (3, 1))
+    # ``all`` stays the set it always was.
+    assert event.all == SeqSet(1, 2, 3, 5)
