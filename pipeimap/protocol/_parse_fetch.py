@@ -41,6 +41,13 @@ BODY_LITERAL_ITEM: Final = re.compile(
 )
 
 
+_ASCII_UPPER: Final = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
+
+
+def _ascii_upper_name(s: str) -> str:
+    return " ".join(s.translate(_ASCII_UPPER).split())
+
+
 @lru_cache(maxsize=2048)
 def normalize_fetch_item_name(name: str) -> str:
     """Return the canonical form of a FETCH data item name.
@@ -62,6 +69,10 @@ def normalize_fetch_item_name(name: str) -> str:
     ``RFC822.SIZE``); unknown names (``X-GM-LABELS``) are kept otherwise.
     """
     s = name.strip()
+    if not s.isascii():
+        # Unicode case mapping would turn U+017F (long s) into "S" and U+FB02 into "FL":
+        # uppercase ASCII letters only, so such a name never equals a real one.
+        return _ascii_upper_name(s)
     bracket = s.find("[")
     if bracket < 0:
         return " ".join(s.upper().split())

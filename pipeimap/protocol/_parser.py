@@ -58,7 +58,8 @@ _BASE64: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z
 _BATCH_MAX: Final = 64
 _int_new: Final = int.__new__
 _FETCH_ITEM_START: Final = re.compile(
-    r" *(?i:UID|FLAGS|RFC822\.SIZE|INTERNALDATE|MODSEQ|ENVELOPE|BODYSTRUCTURE) "
+    r" *(?i:UID|FLAGS|RFC822\.SIZE|INTERNALDATE|MODSEQ|ENVELOPE|BODYSTRUCTURE) ",
+    re.ASCII,  # no Unicode case folding: U+017F (long s) must not match "S"
 )
 
 

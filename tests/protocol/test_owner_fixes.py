@@ -386,3 +386,11 @@ def test_semantic_errors_point_at_the_item(data: bytes, at: bytes) -> None:
 def test_data_errors_point_after_the_keyword() -> None:
     whole = b"* 1 EXISTS\r\n* STATUS INBOX (MESSAGES x)\r\n"
     assert error(whole).offset == whole.index(b"INBOX")
+
+
+def test_item_names_fold_ascii_case_only() -> None:
+    from pipeimap.protocol import normalize_fetch_item_name
+
+    assert normalize_fetch_item_name("flags") == "FLAGS"
+    assert normalize_fetch_item_name("FLAG\u017f") != "FLAGS"  # LATIN SMALL LETTER LONG S
+    assert normalize_fetch_item_name("\ufb02ags") != "FLAGS"  # LATIN SMALL LIGATURE FL
