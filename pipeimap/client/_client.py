@@ -217,11 +217,13 @@ class Client:
         """LOGOUT (bounded by a short timeout) and close; idempotent."""
         if self._conn.closed:
             return
-        with anyio.move_on_after(min(self._conn.timeout or 5.0, 5.0)):
-            with suppress(PipeimapError):
-                await self._exec(ops.simple_op(c.Logout()))
-        with anyio.CancelScope(shield=True):
-            await self._conn.aclose()
+        try:
+            with anyio.move_on_after(min(self._conn.timeout or 5.0, 5.0)):
+                with suppress(PipeimapError):
+                    await self._exec(ops.simple_op(c.Logout()))
+        finally:  # also when cancelled during the LOGOUT: never leave it half open
+            with anyio.CancelScope(shield=True):
+                await self._conn.aclose()
 
     # --- mailboxes -----------------------------------------------------------------------
 
@@ -459,6 +461,9 @@ class Client:
         async with self.stream_bodies(messages, section, peek=peek, budget=budget) as chunks:
             async for chunk in chunks:
                 if chunk.uid is None:
+                    # The connection can no longer be trusted (ProtocolError's contract).
+                    with anyio.CancelScope(shield=True):
+                        await self._conn.aclose()
                     raise ProtocolError("the server sent a body without its UID")
                 if chunk.offset == 0:
                     sink = sink_factory(chunk.uid)

@@ -309,3 +309,18 @@ async def test_no_exception_group_escapes() -> None:
             async with scripted([*login(), wait(anyio.Event())]):
                 await anyio.sleep_forever()
         assert scope.cancelled_caught
+
+
+async def test_aclose_cancelled_during_logout_still_closes() -> None:
+    never = anyio.Event()
+    script = [*login(), expect(b"A0002 LOGOUT"), wait(never)]  # LOGOUT is never answered
+    with anyio.fail_after(TIMEOUT):
+        async with ScriptedServer(script, greeting=GREETING) as server:
+            async with connect_transport(
+                Transport(server.client_stream), host="imap.test", username="alice",
+                password="secret",
+            ) as client:  # fmt: skip
+                with anyio.move_on_after(0.1):
+                    await client.aclose()
+                assert client.closed
+            never.set()
