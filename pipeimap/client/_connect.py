@@ -80,7 +80,7 @@ async def connect(
     ssl_context: ssl.SSLContext | None = None,
     connect_timeout: float | None = 30.0,
     timeout: float | None = 60.0,  # noqa: ASYNC109 - the read timeout, not this call's
-    pipeline_depth: int = 64,
+    pipeline_depth: int = 128,
     compress: bool = True,
     id: Mapping[str, str | None] | None = None,
     parser_limits: ParserLimits | None = None,
@@ -177,7 +177,7 @@ async def connect_transport(
     ssl_context: ssl.SSLContext | None = None,
     connect_timeout: float | None = 30.0,
     timeout: float | None = 60.0,  # noqa: ASYNC109 - the read timeout, not this call's
-    pipeline_depth: int = 64,
+    pipeline_depth: int = 128,
     compress: bool = True,
     id: Mapping[str, str | None] | None = None,
     parser_limits: ParserLimits | None = None,

@@ -88,6 +88,7 @@ class _Inbox:
     """
 
     __slots__ = (
+        "_alarm",
         "_budget",
         "_bytes",
         "_closed",
@@ -105,6 +106,7 @@ class _Inbox:
         self._error: BaseException | None = None
         self._item_waiter: anyio.Event | None = None
         self._space_waiter: anyio.Event | None = None
+        self._alarm = False
 
     def push(self, item: object) -> None:
         if self._closed:
@@ -114,6 +116,16 @@ class _Inbox:
             self._bytes += _outcome_size(item)
         if self._item_waiter is not None:
             self._item_waiter.set()
+
+    @property
+    def budgeted(self) -> bool:
+        return self._budget is not None
+
+    def exceeded_by(self, size: int) -> bool:
+        """Pushing ``size`` more bytes would put this inbox over budget."""
+        if self._budget is None or self._closed:
+            return False
+        return self._bytes + size > self._budget
 
     @property
     def over_budget(self) -> bool:
@@ -130,6 +142,36 @@ class _Inbox:
                 raise _fresh_lost(self._error)
             waiter = self._item_waiter = anyio.Event()
             await waiter.wait()
+        return self.get_nowait()
+
+    async def get_or_alarm(self) -> object:
+        """Like :meth:`get`, but returns :data:`_ALARM` if :meth:`alarm` is
+        called while it waits (and no item has come)."""
+        self._alarm = False
+        while not self._items:
+            if self._closed:
+                raise _fresh_lost(self._error)
+            if self._alarm:
+                self._alarm = False
+                return _ALARM
+            waiter = self._item_waiter = anyio.Event()
+            await waiter.wait()
+        self._alarm = False
+        return self.get_nowait()
+
+    def alarm(self) -> None:
+        """Wake the task in :meth:`get_or_alarm` (the read timeout may have expired)."""
+        self._alarm = True
+        if self._item_waiter is not None:
+            self._item_waiter.set()
+
+    @property
+    def ready(self) -> bool:
+        """An item is waiting: :meth:`get` would return it without blocking."""
+        return bool(self._items)
+
+    def get_nowait(self) -> object:
+        """The next item; only when :attr:`ready`."""
         item = self._items.popleft()
         if self._budget is not None:
             self._bytes -= _outcome_size(item)
@@ -152,6 +194,10 @@ class _Inbox:
         self._items.clear()
         self._bytes = 0
         self.close()
+
+
+#: What :meth:`_Inbox.get_or_alarm` returns when the read-timeout watchdog woke it.
+_ALARM: Final = object()
 
 
 def _fresh_lost(error: BaseException | None) -> ConnectionLostError:
@@ -266,6 +312,11 @@ class Connection:
         self._max_in_flight = 0
         self._greeting: Greeting | None = None
         self._greeting_seen: anyio.Event | None = None
+        # Inboxes of tasks waiting under the read timeout (see wait()), and the
+        # event the watchdog sleeps on while there are none.
+        self._timed: dict[_Inbox, None] = {}
+        self._watch: anyio.Event | None = None
+        self._watchdog_running = False
         #: Called with each write batch and the commands in flight right after it
         #: (tests use it to prove what was pipelined together).
         self.write_observer: Callable[[WriteBatch, tuple[c.Command, ...]], None] | None = None
@@ -281,6 +332,7 @@ class Connection:
             self._last_activity = anyio.current_time()
             tg.start_soon(self._reader)
             tg.start_soon(self._writer)
+            tg.start_soon(self._watchdog)
             task_status.started()
 
     @property
@@ -400,24 +452,78 @@ class Connection:
         server has sent nothing for ``timeout`` seconds (a long but live
         transfer never times out); then the connection is closed and
         IMAPTimeoutError raised."""
+        if inbox.ready:
+            # Fast path: get() would not block (nor checkpoint), so there is
+            # nothing to time out.
+            return inbox.get_nowait()
         timeout = self.timeout if use_timeout else None
         if timeout is None:
             return await inbox.get()
         while True:
-            remaining = timeout - (anyio.current_time() - self._last_activity)
-            if self._paused:
-                remaining = timeout  # waiting for a slow consumer, not for the server
-            try:
-                with anyio.fail_after(max(remaining, 0.001)):
+            if self._watchdog_running:
+                # No cancel scope per wait: the watchdog task wakes the first
+                # waiter once the server has been silent for ``timeout``.
+                self._timed[inbox] = None
+                if self._watch is not None:
+                    self._watch.set()
+                try:
+                    item = await inbox.get_or_alarm()
+                finally:
+                    self._timed.pop(inbox, None)
+                if item is not _ALARM:
+                    return item
+            else:
+                # No watchdog (not started, or cancelled with the connection's
+                # task group): a deadline of its own for this wait.
+                now = anyio.current_time()
+                remaining = timeout - (now - self._last_activity)
+                if self._paused:
+                    remaining = timeout  # waiting for a slow consumer, not for the server
+                with anyio.CancelScope(deadline=now + max(remaining, 0.001)):
                     return await inbox.get()
-            except TimeoutError:
-                if self._closed or self._paused:
-                    continue  # closed: the inbox holds the failure (or get() raises it)
-                if anyio.current_time() - self._last_activity < timeout:
+            if self._closed or self._paused:
+                continue  # closed: the inbox holds the failure (or get() raises it)
+            if anyio.current_time() - self._last_activity < timeout:
+                continue
+            err = IMAPTimeoutError(f"the server sent nothing for {timeout:g} s")
+            await self._lose(err)
+            raise err from None
+
+    async def _watchdog(self) -> None:
+        """The read timeout of :meth:`wait`: once the server has sent nothing
+        for ``timeout`` seconds (not counting time the reader spends paused
+        for a slow consumer), the first task waiting under the timeout is
+        woken to close the connection with IMAPTimeoutError."""
+        timeout = self.timeout
+        if timeout is None:
+            return
+        self._watchdog_running = True
+        try:
+            while not self._closed:
+                if not self._timed:
+                    self._watch = anyio.Event()
+                    await self._watch.wait()
+                    self._watch = None
                     continue
-                err = IMAPTimeoutError(f"the server sent nothing for {timeout:g} s")
-                await self._lose(err)
-                raise err from None
+                if self._paused:
+                    await anyio.sleep(timeout)  # unpausing restarts the clock
+                    continue
+                deadline = self._last_activity + timeout
+                if anyio.current_time() < deadline:
+                    await anyio.sleep_until(deadline)
+                    continue
+                first = next(iter(self._timed))
+                first.alarm()
+                await anyio.sleep(min(timeout, 0.01))  # let it decide (or close)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:  # pragma: no cover - defensive: never raise
+            await self._lose(exc)
+        finally:
+            # Waiters parked without a deadline of their own take one now.
+            self._watchdog_running = False
+            for inbox in list(self._timed):
+                inbox.alarm()
 
     # --- the writer -------------------------------------------------------------------
 
@@ -437,6 +543,11 @@ class Connection:
                     await self._wake.wait()
                     continue
                 self._note_write(batch)
+                if len(self.sched.in_flight) <= len(batch.commands):
+                    # Nothing was outstanding before this batch: the server had no
+                    # reason to speak, so its silence until now does not count
+                    # towards the read timeout.
+                    self._last_activity = anyio.current_time()
                 self._sending = True
                 try:
                     await self.transport.send_all(batch.data)
@@ -483,16 +594,46 @@ class Connection:
             await self._lose(exc)
 
     async def _process_events(self) -> None:
-        while not self._closed:
-            event = self.parser.next_event()
-            if event is None:
-                return
-            if isinstance(event, Greeting):
-                self._greeting = event
-                if self._greeting_seen is not None:
-                    self._greeting_seen.set()
-            await self._dispatch(self.sched.on_event(event))
-            self._wake_writer()
+        parser, sched = self.parser, self.sched
+        try:
+            while not self._closed:
+                event = parser.next_event()
+                if event is None:
+                    return
+                if isinstance(event, Greeting):
+                    self._greeting = event
+                    if self._greeting_seen is not None:
+                        self._greeting_seen.set()
+                outs = sched.on_event(event)
+                if sched.layer_switch is None and self._route_all(outs):
+                    continue  # all delivered without waiting (the common case)
+                self._wake_writer()  # before the reader may block
+                await self._dispatch(outs)
+        finally:
+            # Once per batch of events (the writer only runs when the reader
+            # yields, so waking it per event gains nothing), and only if there
+            # is anything it could write: a bulk fetch does not wake it per read.
+            if sched.may_write:
+                self._wake_writer()
+
+    def _route_all(self, outs: list[Outcome]) -> bool:
+        """Route ``outs`` if that needs no waiting (no fatal error, no inbox
+        over its budget); False, having routed nothing, otherwise."""
+        added: dict[int, int] | None = None  # bytes added per budgeted inbox
+        for o in outs:
+            if isinstance(o, Fatal):
+                return False
+            if isinstance(o, (LiteralChunk, MessageDelivered)):
+                inbox = self._handles.get(o.cid)
+                if inbox is not None and inbox.budgeted:
+                    if added is None:
+                        added = {}
+                    total = added[id(inbox)] = added.get(id(inbox), 0) + _outcome_size(o)
+                    if inbox.exceeded_by(total):
+                        return False  # _dispatch pushes and waits for the consumer
+        for o in outs:
+            self._route(o)
+        return True
 
     async def _dispatch(self, outs: list[Outcome]) -> None:
         layer = self.sched.layer_switch

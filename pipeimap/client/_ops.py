@@ -188,7 +188,23 @@ def fetch_items(items: FetchItemsArg) -> tuple[c.FetchItem, ...]:
 
 
 def split(command: c.Command, max_line: int, options: EncodeOptions) -> tuple[c.Command, ...]:
+    if isinstance(command, c.Store) and _store_line_bound(command) <= max_line:
+        return (command,)  # short for sure: skip encoding it just to measure it
     return tuple(split_command(command, max_line, options))
+
+
+# Everything of a STORE line but its set and flags, with room to spare: a tag
+# (split_command allows 32 octets), "UID STORE", "(UNCHANGEDSINCE <20 digits>)",
+# "+FLAGS.SILENT", the parentheses, spaces and CRLF add up to about 100.
+_STORE_FIXED = 128
+
+
+def _store_line_bound(cmd: c.Store) -> int:
+    """An upper bound of the length of ``cmd``'s line (one line: a STORE has no
+    literal), or a huge number when a flag is not plain ASCII."""
+    if not all(f.isascii() for f in cmd.flags):
+        return 1 << 62
+    return len(cmd.target.to_bytes()) + sum(len(f) + 1 for f in cmd.flags) + _STORE_FIXED
 
 
 # --- fetch results ----------------------------------------------------------------------

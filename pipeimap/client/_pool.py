@@ -183,7 +183,7 @@ class ConnectionPool:
         ssl_context: ssl.SSLContext | None = None,
         connect_timeout: float | None = 30.0,
         timeout: float | None = 60.0,
-        pipeline_depth: int = 64,
+        pipeline_depth: int = 128,
         compress: bool = True,
         id: Mapping[str, str | None] | None = None,
         parser_limits: ParserLimits | None = None,

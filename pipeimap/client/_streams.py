@@ -18,7 +18,7 @@ from ..errors import ConnectionLostError
 from ..protocol import _commands as c
 from ..protocol._responses import StreamedLiteral, VanishedResponse
 from ..protocol._seqset import UIDSet
-from ..protocol._types import UID
+from ..protocol._types import UID, SeqNum
 from ..scheduler import (
     Completed,
     ContinuationRequested,
@@ -111,8 +111,6 @@ class BodyStream:
         return self
 
     async def __anext__(self) -> BodyChunk:
-        from ..protocol._types import SeqNum
-
         while self._i < len(self._handles):
             o = await self._handles[self._i].next()
             if isinstance(o, LiteralStarted):

@@ -35,7 +35,7 @@ class ServerSpec:
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
     connect_timeout: float | None = 30.0
     timeout: float | None = 120.0
-    pipeline_depth: int = 64
+    pipeline_depth: int = 128
     compress: bool = True
 
     def with_depth(self, depth: int) -> ServerSpec:

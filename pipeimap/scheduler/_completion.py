@@ -50,6 +50,8 @@ class CompletionLayer(ExchangeLayer):
             )
         e.waiting_plus, e.resume = False, False
         self._inflight.remove(e)
+        self._flight_index.remove(e)
+        self.router.untrack(e)
         self._finish(e)
         outs = self.router.flush(e)
         if isinstance(t.code, CapabilityCode):
@@ -107,6 +109,8 @@ class CompletionLayer(ExchangeLayer):
     def _release(self, pred: Entry) -> list[Outcome]:
         """R7: ``pred`` succeeded; its dependents may go (UIDVALIDITY checked)."""
         outs: list[Outcome] = []
+        if not pred.fp.saves_search and pred.fp.selection is not Selection.CHANGES:
+            return outs  # only those can gate (see _enqueue): no queued command waits for it
         mbox = self._state.selected
         for e in list(self._queue):
             if pred not in e.gates:

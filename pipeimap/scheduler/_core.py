@@ -25,6 +25,7 @@ from ..protocol import _commands as c
 from ..protocol._serializer import Fragment
 from ._entry import Entry, Phase
 from ._footprint import Footprint, Selection
+from ._index import InflightIndex
 from ._outcomes import CommandId, Failed, Fatal, Outcome
 from ._router import Router
 from ._state import SessionState
@@ -45,7 +46,7 @@ class SchedulerOptions:
     ``lookahead``: how many queued commands are examined for overtaking.
     """
 
-    pipeline_depth: int = 64
+    pipeline_depth: int = 128
     max_line_bytes: int = 8000
     max_write_bytes: int = 256 * 1024
     tag_prefix: str = "A"
@@ -77,12 +78,14 @@ class SchedulerCore:
         self._entries: dict[CommandId, Entry] = {}  # live: queued or in flight
         self._queue: list[Entry] = []
         self._inflight: list[Entry] = []
+        self._flight_index = InflightIndex()  # the footprints of _inflight, for admission
         self._by_tag: dict[str, Entry] = {}
         self._gaters: list[Entry] = []  # live entries that may gate later ones (R7)
         self._urgent: list[tuple[CommandId, Fragment]] = []
         self._deferred: list[Outcome] = []
         self._next_cid = 0
         self._next_tag = 0
+        self._tag_checked = False  # a tag of ours went through serialize() (valid)
         self._seqno = 0
         sel = self._state.selected
         self._epoch = Epoch(0, sel.name if sel else None, sel.readonly if sel else False)
@@ -184,6 +187,8 @@ class SchedulerCore:
         selection change opened (R3), fail without being written."""
         outs: list[Outcome] = []
         opened = pred.fp.selection is Selection.CHANGES
+        if not opened and not pred.fp.saves_search:
+            return outs  # only those can gate (_enqueue), so nothing depends on pred
         for e in list(self._queue):
             if e.phase is Phase.DONE:
                 continue
@@ -212,6 +217,8 @@ class SchedulerCore:
         self._entries.clear()
         self._gaters.clear()
         self._inflight.clear()
+        self._flight_index.clear()
+        self.router.untrack_all()
         self._queue.clear()
         self._by_tag.clear()
         self._urgent.clear()

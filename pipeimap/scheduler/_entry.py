@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from ..protocol import _commands as c
 from ..protocol._seqset import LastSearch, SeqSet, UIDSet
-from ..protocol._serializer import Fragment
+from ..protocol._serializer import EncodeOptions, Fragment
 from ..protocol._types import UID
-from ._footprint import Footprint, fetch_request_names
+from ._footprint import Footprint, describe_command, fetch_request_names
 from ._outcomes import CommandId
 from ._state import MailboxState
 
@@ -27,7 +27,6 @@ class Entry:
     cid: CommandId
     command: c.Command
     fp: Footprint
-    description: str
     seqno: int  # submission order
     phase: Phase = Phase.QUEUED
     tag: str | None = None
@@ -49,6 +48,18 @@ class Entry:
     partial: dict[tuple[str, int], dict[str, object]] = field(default_factory=dict)
     partial_seq: dict[tuple[str, int], int] = field(default_factory=dict)
     delivered_uids: set[int] = field(default_factory=set)
+    _description: str | None = None
+    # The command line encoded at submission under a placeholder tag, with the
+    # options used (only for one-line commands; dropped once written).
+    wire_cache: tuple[EncodeOptions, Fragment] | None = None
+
+    @property
+    def description(self) -> str:
+        """A short, secret-free description for error messages (computed when
+        first needed: most commands never fail)."""
+        if self._description is None:
+            self._description = describe_command(self.command)
+        return self._description
 
     def setup_routing(self, condstore: bool) -> None:
         cmd = self.command

@@ -41,6 +41,8 @@ class ExchangeLayer(SchedulerCore):
 
     def _leave_idle(self) -> None:
         """IDLE is left by itself when another command is submitted (RFC 2177)."""
+        if not self._flight_index.barriers:
+            return  # IDLE has a barrier: none in flight, no IDLE in flight
         for e in self._inflight:
             if isinstance(e.command, c.Idle):
                 self._request_done(e)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from ..protocol import _commands as c
 from ..protocol._parse_fetch import normalize_fetch_item_name
 from ..protocol._seqset import LastSearch, SeqSet, UIDSet
-from ..protocol._serializer import EncodeOptions, describe_encoding, serialize
+from ..protocol._serializer import EncodeOptions, EncodingInfo, describe_encoding, serialize
 from ..protocol._types import Flag
 
 __all__ = [
@@ -376,8 +376,12 @@ def _session_command(cmd: c.Command) -> dict[str, object]:
     return {}
 
 
-def compute_footprint(cmd: c.Command, ctx: FootprintContext) -> Footprint:
-    """The footprint of ``cmd`` submitted in the situation ``ctx`` (pipelining.md)."""
+def compute_footprint(
+    cmd: c.Command, ctx: FootprintContext, *, encoding: EncodingInfo | None = None
+) -> Footprint:
+    """The footprint of ``cmd`` submitted in the situation ``ctx`` (pipelining.md).
+    ``encoding``: ``describe_encoding(cmd, ctx.encode)`` if the caller has it
+    already (saves encoding the command again)."""
     if isinstance(cmd, (c.Fetch, c.Store, c.Copy, c.Move, c.UidExpunge)):
         f = _message_command(cmd, ctx)
     elif isinstance(cmd, c._SearchBase):
@@ -386,7 +390,9 @@ def compute_footprint(cmd: c.Command, ctx: FootprintContext) -> Footprint:
         f["expunge_ok"] = cmd.is_uid
     else:
         f = _mailbox_command(cmd, ctx) or _session_command(cmd)
-    if f.get("wire") is None and _has_sync_literal(cmd, ctx.encode):
+    if f.get("wire") is None and (
+        encoding.has_sync_literal if encoding is not None else _has_sync_literal(cmd, ctx.encode)
+    ):
         f["wire"] = Wire.SYNC_LITERAL
     f = {k: (frozenset(v) if isinstance(v, set) else v) for k, v in f.items()}
     return Footprint(

@@ -54,6 +54,9 @@ _SELECT_CODES = frozenset(
     | {"READ-ONLY", "READ-WRITE"}
 )
 _EXPUNGERS = (c.Expunge, c.UidExpunge, c.Move, c.Close)
+_UID_ONLY = frozenset({"UID"})
+#: UID sets of up to this many UIDs are indexed UID by UID for FETCH routing.
+_UID_INDEX_LIMIT = 1024
 
 
 class Router:
@@ -67,6 +70,64 @@ class Router:
         self.awaiting_closed: Entry | None = None  # SELECT written, [CLOSED] not yet seen
         self._streaming: Entry | None = None
         self._streaming_active = False
+        # FETCH/STORE commands in flight, indexed for FETCH routing: those with
+        # a small bounded UID set by UID, the others (sequence numbers, "*",
+        # "$", large sets) in a list tried for every FETCH line.  Both keep
+        # write order.
+        self._by_uid: dict[int, list[Entry]] = {}
+        self._scan: list[Entry] = []
+        self._tracked: dict[Entry, tuple[tuple[int, int], ...] | None] = {}
+
+    # --- the FETCH routing index -------------------------------------------------
+
+    def track(self, e: Entry) -> None:
+        """``e`` was written (after :meth:`Entry.setup_routing`)."""
+        if not e.request_names:
+            return  # never receives FETCH data
+        msgs = e.command.messages
+        if isinstance(msgs, UIDSet) and not msgs.has_star and msgs.count() <= _UID_INDEX_LIMIT:
+            ranges = tuple((int(lo), int(hi)) for lo, hi in msgs.ranges)  # type: ignore[arg-type]
+            by_uid = self._by_uid
+            for lo, hi in ranges:
+                for u in range(lo, hi + 1):
+                    by_uid.setdefault(u, []).append(e)
+            self._tracked[e] = ranges
+        else:
+            self._scan.append(e)
+            self._tracked[e] = None
+
+    def untrack(self, e: Entry) -> None:
+        """``e`` is no longer in flight."""
+        if e not in self._tracked:
+            return
+        ranges = self._tracked.pop(e)
+        if ranges is None:
+            self._scan.remove(e)
+            return
+        by_uid = self._by_uid
+        for lo, hi in ranges:
+            for u in range(lo, hi + 1):
+                owners = by_uid.get(u)
+                if owners is not None:
+                    owners.remove(e)
+                    if not owners:
+                        del by_uid[u]
+
+    def untrack_all(self) -> None:
+        self._by_uid.clear()
+        self._scan.clear()
+        self._tracked.clear()
+
+    def _fetch_candidates(self, uid: UID | None) -> list[Entry]:
+        """The in-flight commands that may want a FETCH line of ``uid`` (a
+        superset: the caller still checks each), in write order."""
+        hit = self._by_uid.get(int(uid)) if uid is not None else None
+        if not hit:
+            return self._scan
+        if not self._scan:
+            return hit
+        wanted = {*hit, *self._scan}
+        return [e for e in self._inflight() if e in wanted]
 
     # --- helpers ------------------------------------------------------------------
 
@@ -293,15 +354,18 @@ class Router:
         claimed: set[str] = set()
         outs: list[Outcome] = []
         keys = frozenset(items)
-        for e in self._live():
+        seq = event.seq
+        for e in self._fetch_candidates(uid):
             names = e.request_names & keys
-            if not names or (names == {"UID"} and e.request_names != {"UID"}):
+            if not names or (names == _UID_ONLY and e.request_names != _UID_ONLY):
                 continue
-            if not e.contains(event.seq, uid, mbox):
+            if not e.contains(seq, uid, mbox):
                 continue
             claimed |= names
-            outs += self._merge(e, event.seq, uid, {n: items[n] for n in names})
-        return outs + self._unclaimed(event.seq, uid, items, claimed)
+            outs += self._merge(e, seq, uid, {n: items[n] for n in names})
+        if len(claimed) == len(items):
+            return outs  # every item claimed: nothing unsolicited
+        return outs + self._unclaimed(seq, uid, items, claimed)
 
     @staticmethod
     def _unclaimed(
@@ -321,11 +385,14 @@ class Router:
     @staticmethod
     def _merge(e: Entry, seq: SeqNum, uid: UID | None, got: dict[str, object]) -> list[Outcome]:
         key = ("u", int(uid)) if uid is not None else ("s", int(seq))
+        if uid is not None:
+            e.delivered_uids.add(int(uid))
+        if key not in e.partial and e.required_names <= got.keys():
+            # The whole message in one line (the usual case): no merging.
+            return [] if e.cancelled else [MessageDelivered(e.cid, seq, uid, r.FetchItems(got))]
         acc = e.partial.setdefault(key, {})
         acc.update(got)
         e.partial_seq[key] = int(seq)
-        if uid is not None:
-            e.delivered_uids.add(int(uid))
         if not e.required_names <= acc.keys():
             return []
         del e.partial[key]

@@ -34,19 +34,31 @@ next :meth:`on_event`, :meth:`cancel` or :meth:`connection_lost`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
 from ..errors import ConnectionLostError, InvalidArgumentError
 from ..protocol import _commands as c
 from ..protocol import _responses as r
 from ..protocol._codes import CapabilityCode
-from ..protocol._serializer import describe_encoding, split_command
+from ..protocol._serializer import (
+    EncodeOptions,
+    EncodingInfo,
+    Fragment,
+    describe_encoding,
+    serialize,
+    split_command,
+)
 from . import _analyzer as an
 from ._core import Epoch, SchedulerOptions
 from ._entry import Entry, Phase
-from ._footprint import FootprintContext, Selection, compute_footprint, describe_command
+from ._footprint import (
+    FootprintContext,
+    Selection,
+    compute_footprint,
+)
 from ._outcomes import CommandId, Outcome
 from ._state import AuthState
-from ._writing import WriteLayer
+from ._writing import PLACEHOLDER_TAG, WriteLayer, with_uid_item
 
 __all__ = ["Scheduler", "SchedulerOptions"]
 
@@ -84,7 +96,7 @@ class Scheduler(WriteLayer):
         saved = (self._epoch, self._next_cid, self._seqno)
         try:
             entries = [self._make(cmd, None) for cmd in commands]
-            an.check_batch([e.fp for e in entries], [e.description for e in entries])
+            an.check_batch([e.fp for e in entries], _Descriptions(entries))
         except BaseException:
             self._epoch, self._next_cid, self._seqno = saved
             raise
@@ -101,7 +113,7 @@ class Scheduler(WriteLayer):
         if self._closed or self._terminal:
             raise ConnectionLostError("the connection is closed (or logging out)")
         opts = self._state.encode_options()
-        info = describe_encoding(command, opts)  # raises InvalidArgumentError
+        info, wire = _encode_once(command, opts)  # raises InvalidArgumentError
         if info.max_line > self.options.max_line_bytes:
             raise InvalidArgumentError(
                 f"a {command.name} line of {info.max_line} bytes exceeds max_line_bytes "
@@ -118,11 +130,12 @@ class Scheduler(WriteLayer):
         entry = Entry(
             CommandId(self._next_cid),
             command,
-            compute_footprint(command, ctx),
-            describe_command(command),
+            compute_footprint(command, ctx, encoding=info),
             self._seqno,
             expect_uidvalidity=expect,
         )
+        if wire is not None:
+            entry.wire_cache = (opts, wire)
         if isinstance(command, _CHANGES):
             epoch.opener = entry
         self._check_known_uidvalidity(entry)
@@ -191,3 +204,43 @@ class Scheduler(WriteLayer):
         if isinstance(g.code, CapabilityCode):
             self._state.set_capabilities(g.code.capabilities)
         return []
+
+
+class _Descriptions(Sequence[str]):
+    """The descriptions of a batch's entries, computed only for the two named
+    in a :class:`ConflictError`."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self._entries = entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return [e.description for e in self._entries[i]]
+        return self._entries[i].description
+
+
+def _encode_once(command: c.Command, opts: EncodeOptions) -> tuple[EncodingInfo, Fragment | None]:
+    """The encoding facts of ``command`` and, for a command that is one plain
+    line (no literal, no secret: most are), that line under a placeholder tag,
+    so that writing it later only swaps the tag in instead of encoding it again.
+    A line with a single CRLF, at its end, holds no literal (a literal's header
+    ends in CRLF, and quoted strings cannot hold one)."""
+    if with_uid_item(command) is command:
+        frags = serialize(PLACEHOLDER_TAG, command, opts)
+        if len(frags) == 1:
+            f = frags[0]
+            data = f.data
+            one_line = data.count(b"\r\n") == 1 and data.endswith(b"\r\n")
+            if one_line and not f.sensitive and not f.wait_for_continuation:
+                n = len(data)
+                return EncodingInfo((), 0, (n,), n), f
+    return describe_encoding(command, opts), None

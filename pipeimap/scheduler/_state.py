@@ -50,6 +50,10 @@ class MailboxState:
     # seq -> UID map: _uids[seq - 1] is the UID of message seq, or None if unknown.
     _uids: list[UID | None] = field(default_factory=list)
     message_flags: dict[UID, tuple[Flag, ...]] = field(default_factory=dict)
+    # The index of the last known UID in _uids (-1: none), or -2: not computed.
+    # Kept up to date by the updates below, so largest_uid (asked at every
+    # submit) does not scan a map of unknown UIDs.
+    _last_known: int = field(default=-2, repr=False, compare=False)
 
     def uid_for(self, seq: int) -> UID | None:
         """The UID of message ``seq``, if known."""
@@ -70,10 +74,15 @@ class MailboxState:
 
     @property
     def largest_uid(self) -> UID | None:
-        for u in reversed(self._uids):
-            if u is not None:
-                return u
-        return None
+        """The UID of the last message whose UID is known."""
+        i = self._last_known
+        if i == -2:
+            uids = self._uids
+            i = len(uids) - 1
+            while i >= 0 and uids[i] is None:
+                i -= 1
+            self._last_known = i
+        return self._uids[i] if i >= 0 else None
 
     def on_exists(self, count: int) -> None:
         """``* n EXISTS``: the map grows (or, from a sloppy server, shrinks)."""
@@ -81,6 +90,8 @@ class MailboxState:
             self._uids.extend([None] * (count - len(self._uids)))
         else:
             del self._uids[count:]
+            if self._last_known >= count:
+                self._last_known = -2
         self.exists = count
 
     def on_expunge(self, seq: int) -> UID | None:
@@ -89,6 +100,10 @@ class MailboxState:
             self.exists = max(0, self.exists - 1)
             return None
         uid = self._uids.pop(seq - 1)
+        if seq - 1 < self._last_known:
+            self._last_known -= 1
+        elif seq - 1 == self._last_known:
+            self._last_known = -2
         self.exists = len(self._uids)
         if uid is not None:
             self.message_flags.pop(uid, None)
@@ -109,6 +124,7 @@ class MailboxState:
             else:
                 keep.append(u)
         self._uids = keep
+        self._last_known = -2
         self.exists = len(keep)
         return tuple(seqs), tuple(gone)
 
@@ -118,6 +134,8 @@ class MailboxState:
             self.on_exists(seq)  # a server may FETCH before announcing EXISTS
         if uid is not None:
             self._uids[seq - 1] = uid
+            if -2 < self._last_known < seq - 1:
+                self._last_known = seq - 1
         else:
             uid = self._uids[seq - 1]
         if uid is not None and flags is not None:
@@ -142,6 +160,9 @@ class SessionState:
     auth: AuthState = AuthState.NOT_AUTHENTICATED
     selected: MailboxState | None = None
     bye: bool = False
+    _encode_cache: tuple[frozenset[str], frozenset[str], EncodeOptions] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def literal_mode(self) -> LiteralMode:
@@ -163,13 +184,19 @@ class SessionState:
         return bool({"IMAP4REV2", "CONDSTORE", "QRESYNC"} & self.capabilities)
 
     def encode_options(self) -> EncodeOptions:
-        caps = self.capabilities
-        return EncodeOptions(
+        caps, enabled = self.capabilities, self.enabled
+        cached = self._encode_cache
+        # Both sets are replaced, never changed in place: identity says "same".
+        if cached is not None and cached[0] is caps and cached[1] is enabled:
+            return cached[2]
+        opts = EncodeOptions(
             literal_mode=self.literal_mode,
             utf8_accept=self.utf8,
             binary="BINARY" in caps,
             sasl_ir="SASL-IR" in caps,
         )
+        self._encode_cache = (caps, enabled, opts)
+        return opts
 
     def set_capabilities(self, caps: tuple[str, ...] | frozenset[str]) -> bool:
         """Replace the capability list; True if it changed."""

@@ -10,7 +10,14 @@ R6 -- and may overtake an earlier blocked one only when no edge joins them
 (:func:`~pipeimap.scheduler._analyzer.overtake_edge`).  A command is tagged
 and encoded (with the capabilities of that moment) when it is picked, and is
 in flight from then on; encoding stops at a synchronizing literal, which waits
-for its ``+``.
+for its ``+``.  (A one-line command encoded at submission under a placeholder
+tag is not encoded again if the encoding options are still the same: only
+the tag is swapped in.)
+
+The in-flight footprints are kept in an
+:class:`~pipeimap.scheduler._index.InflightIndex`, so admission asks
+``pair_conflict`` only about the in-flight commands that share a resource and
+messages with the candidate, not about every one of them.
 """
 
 from __future__ import annotations
@@ -23,11 +30,14 @@ from ..protocol._serializer import Fragment, LiteralMode, serialize
 from . import _analyzer as an
 from ._completion import CompletionLayer
 from ._entry import Entry, Phase
-from ._footprint import Barrier, Footprint, Wire
+from ._footprint import Barrier, Footprint, Selection, Wire
 from ._outcomes import CommandId, Failed, WriteBatch
 from ._state import MailboxState
 
-__all__ = ["WriteLayer"]
+__all__ = ["PLACEHOLDER_TAG", "WriteLayer", "with_uid_item"]
+
+#: The tag commands are encoded with at submission (replaced when written).
+PLACEHOLDER_TAG = "A0000"
 
 
 class _Batch:
@@ -67,18 +77,37 @@ class WriteLayer(CompletionLayer):
             if e.resume:
                 e.resume = False
                 self._write_fragments(e, batch)
-        while len(batch.data) < self.options.max_write_bytes and not self._wire_blocked():
+        if self._wire_blocked():
+            return batch.result()
+        limit = self.options.max_write_bytes
+        while len(batch.data) < limit:
             entry = self._pick()
             if entry is None:
                 break
             self._start(entry, batch)
+            # Only the command just started can have blocked the wire (R1).
+            if (
+                (entry.phase is Phase.IN_FLIGHT and entry.fp.barrier is not Barrier.NONE)
+                or entry.waiting_plus
+                or self._terminal
+                or self._layer_pending is not None
+            ):
+                break
         return batch.result()
+
+    @property
+    def may_write(self) -> bool:
+        """False when :meth:`next_write` certainly has nothing to hand out
+        (nothing queued, no urgent line, no fragment released by a ``+``)."""
+        if self._queue or self._urgent:
+            return True
+        return any(e.resume for e in self._inflight)
 
     def _wire_blocked(self) -> bool:
         """R1: a continuation awaited, a barrier in flight, a layer switch pending."""
-        if self._terminal or self._layer_pending is not None:
+        if self._terminal or self._layer_pending is not None or self._flight_index.barriers:
             return True
-        return any(e.waiting_plus or e.fp.barrier is not Barrier.NONE for e in self._inflight)
+        return any(e.waiting_plus for e in self._inflight)
 
     def _pick(self) -> Entry | None:
         if len(self._inflight) >= self.options.pipeline_depth:
@@ -98,14 +127,17 @@ class WriteLayer(CompletionLayer):
     def _admissible(self, n: Entry) -> bool:
         if n.gates:
             return False  # R7
-        fly = [e.fp for e in self._inflight]
-        if n.fp.drain_before and fly:
+        fp = n.fp
+        if fp.drain_before and self._inflight:
             return False  # R1
-        if an.r3_blocks(n.fp, fly, self._state.closed_guaranteed):
+        if fp.selection is Selection.CHANGES and an.r3_blocks(
+            fp, [e.fp for e in self._inflight], self._state.closed_guaranteed
+        ):
             return False
-        if any(an.pair_conflict(f, n.fp) is not None for f in fly):
-            return False  # R2, R4, R5
-        return not (any(f.changes_capabilities for f in fly) and self._caps_dependent(n))
+        index = self._flight_index
+        if index.conflict(fp):
+            return False  # R2, R4, R5 (the same answer as pair_conflict with each)
+        return not (index.capability_changers and self._caps_dependent(n))
 
     def _caps_dependent(self, n: Entry) -> bool:
         """R6: would the encoding differ if capabilities changed under it?"""
@@ -119,8 +151,17 @@ class WriteLayer(CompletionLayer):
     def _start(self, e: Entry, batch: _Batch) -> None:
         self._next_tag += 1
         tag = f"{self.options.tag_prefix}{self._next_tag:04d}"
+        opts = self._state.encode_options()
+        cached, e.wire_cache = e.wire_cache, None
         try:
-            frags = serialize(tag, _with_uid_item(e.command), self._state.encode_options())
+            if cached is not None and cached[0] == opts and self._tag_checked:
+                line = cached[1]  # encoded at submit (see _encode_once): swap the tag in
+                frags: tuple[Fragment, ...] = (
+                    Fragment(tag.encode("ascii") + line.data[len(PLACEHOLDER_TAG) :]),
+                )
+            else:
+                frags = serialize(tag, with_uid_item(e.command), opts)
+                self._tag_checked = True  # tags differ in their digits only
         except InvalidArgumentError as exc:
             self._finish(e)
             self._deferred.append(Failed(e.cid, exc))
@@ -129,6 +170,8 @@ class WriteLayer(CompletionLayer):
         e.tag, e.fragments, e.phase = tag, frags, Phase.IN_FLIGHT
         e.setup_routing(self._state.condstore)
         self._inflight.append(e)
+        self.router.track(e)
+        self._flight_index.add(e, e.fp)
         self._by_tag[tag] = e
         if isinstance(e.command, c.Logout):
             self._terminal = True
@@ -157,7 +200,7 @@ class WriteLayer(CompletionLayer):
             e.waiting_plus = True
 
 
-def _with_uid_item(cmd: c.Command) -> c.Command:
+def with_uid_item(cmd: c.Command) -> c.Command:
     """pipeimap adds UID to every non-UID FETCH so responses can be resolved to
     messages without the seq->UID map (pipelining.md, FETCH routing)."""
     if isinstance(cmd, c.Fetch) and not cmd.is_uid:

@@ -324,3 +324,17 @@ async def test_aclose_cancelled_during_logout_still_closes() -> None:
                     await client.aclose()
                 assert client.closed
             never.set()
+
+
+async def test_idle_time_does_not_count_towards_the_read_timeout() -> None:
+    script = [
+        *login(),
+        expect(b"A0002 NOOP"),
+        send(b"A0002 OK noop\r\n"),
+        *logout("A0003"),
+    ]
+    with anyio.fail_after(TIMEOUT):
+        async with scripted(script, timeout=0.3) as (_, client):
+            await anyio.sleep(0.6)  # idle for twice the read timeout: nobody was waiting
+            await client.noop()  # must not time out at once
+            assert not client.closed
