@@ -189,9 +189,9 @@ def _add_server(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--pipeline-depth",
         type=_positive_int,
-        default=64,
+        default=128,
         metavar="N",
-        help="most commands in flight per connection (default 64; 1 turns pipelining off)",
+        help="most commands in flight per connection (default 128; 1 turns pipelining off)",
     )
     g.add_argument("--no-compress", action="store_true", help="do not use COMPRESS=DEFLATE")
     g.add_argument(
