@@ -20,7 +20,9 @@ has a byte budget: when a slow consumer lets it fill, the reader stops
 reading and TCP pushes back on the server -- memory stays bounded.
 
 A connection dies once: EOF, a network error, a parse error, ``* BYE``, a
-timeout or ``aclose()`` fail every pending command with
+timeout, ``aclose()`` or the cancellation of its reader/writer (the caller's
+cancel scope, e.g. Ctrl-C; a waiter in a shielded scope would otherwise wait
+for an answer nobody reads) fail every pending command with
 :class:`~pipeimap.errors.ConnectionLostError` (the original error as its
 ``__cause__``) and end the subscriptions.  The reader and writer never raise:
 no ExceptionGroup can come out of the connection's task group.
@@ -326,14 +328,25 @@ class Connection:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Run the reader and writer until the connection closes."""
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            self._last_activity = anyio.current_time()
-            tg.start_soon(self._reader)
-            tg.start_soon(self._writer)
-            tg.start_soon(self._watchdog)
-            task_status.started()
+        """Run the reader and writer until the connection closes.
+
+        Cancelled from outside (the caller's cancel scope, e.g. Ctrl-C), the
+        connection dies like on a network error: nothing would ever answer its
+        pending commands, so their waiters -- even ones in a shielded scope --
+        fail at once with ConnectionLostError instead of waiting forever."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                self._last_activity = anyio.current_time()
+                tg.start_soon(self._reader)
+                tg.start_soon(self._writer)
+                tg.start_soon(self._watchdog)
+                task_status.started()
+        finally:
+            if not self._closed:
+                self._fail_all(ConnectionLostError("the connection's tasks were cancelled"))
+                with anyio.CancelScope(shield=True):
+                    await self.transport.aclose()  # forceful: never blocks on the peer
 
     @property
     def closed(self) -> bool:
@@ -705,6 +718,15 @@ class Connection:
     async def _lose(self, exc: BaseException | None, *, clean: bool = False) -> None:
         if self._closed:
             return
+        self._fail_all(exc, clean=clean)
+        with anyio.CancelScope(shield=True):
+            await self.transport.aclose()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    def _fail_all(self, exc: BaseException | None, *, clean: bool = False) -> None:
+        """Mark the connection closed and fail every waiter (no awaiting: also
+        usable while the connection's own tasks are being cancelled)."""
         if exc is None and self.sched.state.auth is AuthState.LOGOUT:
             clean = True  # the end of the stream after LOGOUT is the expected goodbye
         if exc is not None:
@@ -727,10 +749,6 @@ class Connection:
         if self._greeting_seen is not None:
             self._greeting_seen.set()
         self._wake_writer()
-        with anyio.CancelScope(shield=True):
-            await self.transport.aclose()
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
 
 
 def _redacted(batch: WriteBatch) -> bytes:

@@ -234,7 +234,8 @@ async def import_mail(
         await retrying(job.step, server, policy=retry, progress=progress)
     finally:
         progress.finish(f"import {mailbox}")
-        await anyio.to_thread.run_sync(state.close)
+        with anyio.CancelScope(shield=True):  # also when cancelled (Ctrl-C): a quick close
+            await anyio.to_thread.run_sync(state.close)
     return job.report(time.monotonic() - started)
 
 

@@ -134,7 +134,6 @@ def test_ctrl_c_during_import_then_resume(
             "--password-env", PASSWORD_ENV]  # fmt: skip
     env = {**os.environ, PASSWORD_ENV: os.environ[bob_env]}
     code, err = _run_and_interrupt(argv, env)
-    print("DEBUG code", code, err[-600:])
     if code == 130:
         assert INTERRUPTED_TEXT in err
         assert "Traceback" not in err

@@ -338,3 +338,43 @@ async def test_idle_time_does_not_count_towards_the_read_timeout() -> None:
             await anyio.sleep(0.6)  # idle for twice the read timeout: nobody was waiting
             await client.noop()  # must not time out at once
             assert not client.closed
+
+
+@pytest.mark.parametrize("read_timeout", [None, 5.0])
+async def test_shielded_wait_ends_when_the_connection_is_cancelled(
+    read_timeout: float | None,
+) -> None:
+    # Ctrl-C cancels the scope holding the connection (its reader included) while a
+    # task waits for an answer in a shielded scope (to record what the server did):
+    # that wait must fail at once, not wait for an answer nobody will read.
+    never = anyio.Event()
+    script = [*login(), expect(b"A0002 NOOP"), wait(never)]
+    errors: list[BaseException] = []
+    with anyio.fail_after(TIMEOUT):
+        async with ScriptedServer(script, greeting=GREETING) as server:
+            with anyio.CancelScope() as outer:
+                async with connect_transport(
+                    Transport(server.client_stream), host="imap.test", username="alice",
+                    password="secret", timeout=read_timeout,
+                ) as client:  # fmt: skip
+                    started = anyio.current_time()
+
+                    async def interrupt() -> None:
+                        await anyio.sleep(0.1)
+                        outer.cancel()
+
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(interrupt)
+                        with anyio.move_on_after(5, shield=True):  # bounded: no hang on regression
+                            try:
+                                await client.noop()
+                            except ConnectionLostError as exc:
+                                errors.append(exc)
+                        elapsed = anyio.current_time() - started
+                        await anyio.lowlevel.checkpoint()  # the cancellation, delivered
+                        pytest.fail("not cancelled")
+            assert outer.cancelled_caught
+            assert client.closed
+            never.set()
+    assert len(errors) == 1
+    assert elapsed < 2.0

@@ -152,17 +152,24 @@ async def test_cancel_midway_then_resume(dovecot: DovecotServer, tmp_path: Path)
         def __init__(self, scope: anyio.CancelScope) -> None:
             super().__init__()
             self.scope = scope
+            self.cancelled_at: float | None = None
 
         def advance(self, *, messages: int = 0, bytes: int = 0) -> None:
             super().advance(messages=messages, bytes=bytes)
-            if self.bytes and self.messages >= 30:
+            if self.bytes and self.messages >= 30 and self.cancelled_at is None:
+                self.cancelled_at = anyio.current_time()
                 self.scope.cancel()
 
     with anyio.fail_after(60):
         with anyio.CancelScope() as scope:
+            progress = CancelAfter(scope)
             await import_mail(server, source, box, state_path=state,
-                              progress=CancelAfter(scope), batch_count=10)  # fmt: skip
+                              progress=progress, batch_count=10)  # fmt: skip
         assert scope.cancelled_caught
+        # Stopping with APPENDs in flight is prompt: nothing waits for answers
+        # that the cancelled connection will never read.
+        assert progress.cancelled_at is not None
+        assert anyio.current_time() - progress.cancelled_at < 5
         # Restart at once: the cancelled run's last APPENDs may still be committing
         # in its server session; the job must wait for them (rows left pending)
         # rather than append them again.
