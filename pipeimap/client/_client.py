@@ -377,7 +377,12 @@ class Client:
         async for msg in msgs: ...``.  Messages arrive as the server sends them;
         ``UID`` is always fetched.  ``items``: names (``"FLAGS"``,
         ``"BODY.PEEK[HEADER]"``, ``"BODY[1.MIME]<0.100>"``), FetchItems or a
-        macro (``"ALL"``).  ``changed_since``/``vanished``: RFC 7162."""
+        macro (``"ALL"``).  ``changed_since``/``vanished``: RFC 7162.
+
+        The answer is buffered without limit, so reading it never stalls the
+        connection -- but reading it can wait for a :meth:`stream_bodies` stream
+        of the same client that is paused on its byte budget; see the contract
+        there."""
         op = self._fetch_op(messages, items, changed_since, vanished)
         handles: builtins.list[CommandHandle] = []
         try:
@@ -423,8 +428,18 @@ class Client:
         as :class:`BodyChunk` s, with bounded memory: at most ``budget`` bytes
         are buffered ahead of the consumer, then the connection stops reading.
 
-        Do not wait for other commands *of this client* inside the loop: they
-        may be stuck behind the paused reader.
+        The budget is per stream and the connection has one reader: while the
+        consumer lets this stream's buffer stay full, *nothing* more is read on
+        the connection.  So do not wait for another command *of this client*
+        (from this task, or from a task this loop waits for) while the stream
+        still has data to come -- that command's answer may be queued behind the
+        paused bodies and the wait never ends.  This holds for commands
+        submitted before the stream, too: servers may interleave the answers of
+        pipelined commands (whole responses, in no promised order across
+        commands).  Safe patterns: consume the stream to its end (or leave the
+        block) before awaiting anything else on the client; fetch what you need
+        with the bodies in a different call made *before* the stream is opened;
+        or use a second connection.
         """
         item = c.FetchItem.body(section, peek=peek)
         target = ops.as_message_set(messages)

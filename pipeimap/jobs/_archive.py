@@ -151,7 +151,8 @@ async def archive(
         state_path: the SQLite job state (default ``dest/.pipeimap-state.sqlite``).
             Keep it: it is what makes a re-run download only what is new.
         connections: the most connections at once (one per mailbox).
-        chunk: UIDs per ``UID FETCH``; two chunks are in flight at a time.
+        chunk: UIDs per ``UID FETCH``; the next chunk's metadata is fetched
+            while the current chunk's bodies stream.
         verify: check at the end that every message the server had is stored.
         on_uidvalidity_change: ``"move-aside"`` keeps the old messages in the
             local-only mailbox ``pipeimap-replaced/<mailbox>``; ``"remove"``

@@ -4,18 +4,21 @@ the download engine, moving replaced messages aside, and verification.
 Theory of operation of the download engine (:func:`download`): the UIDs to
 fetch are cut into chunks.  For each chunk two commands go out on the
 mailbox's connection -- ``UID FETCH chunk (FLAGS INTERNALDATE RFC822.SIZE
-[MODSEQ])`` for the metadata and ``UID FETCH chunk (BODY.PEEK[] UID)``
-streamed with a byte budget -- and the next chunk's pair is written before the
-current chunk's bodies are consumed, so the server never waits for us between
-chunks.  The network task turns body chunks into items on a bounded memory
-channel; a writer task takes whatever items are queued and hands them to a
-worker thread in one call, which streams them through the store's writer
-(temp file, fsync, rename), then ``store.flush()`` (directory entries
-durable), then records the batch in the state DB in one transaction.  So the
-disk works while the network receives, memory is bounded by the channel and
-the stream budget, and the order *file committed -> flushed -> row committed*
-makes a kill at any point resumable: a file without a row is found again under
-its deterministic name ``<uidvalidity>_<uid>`` (Maildir, .eml) or cut off by
+[MODSEQ])`` for the metadata, then ``UID FETCH uids (BODY.PEEK[] UID)``
+streamed with a byte budget -- and the next chunk's metadata FETCH is written
+together with the current chunk's bodies, so the server has work queued while
+we consume.  The job never waits for one command while a body stream is in
+flight (see :func:`_receive`): the paused reader could hold that answer behind
+the unconsumed bodies for ever.  The network task turns body chunks into
+items on a bounded memory channel; a writer task takes whatever items are
+queued and hands them to a worker thread in one call, which streams them
+through the store's writer (temp file, fsync, rename), then
+``store.flush()`` (directory entries durable), then records the batch in
+the state DB in one transaction.  So the disk works while the network
+receives, memory is bounded by the channel and the stream budget, and the
+order *file committed -> flushed -> row committed* makes a kill at any point
+resumable: a file without a row is found again under its deterministic
+name ``<uidvalidity>_<uid>`` (Maildir, .eml) or cut off by
 ``MboxStore.recover`` (mbox: its committed size is saved with the rows).
 """
 
@@ -36,6 +39,7 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..client import BodyStream, Client, FetchedMessage, FetchStream, MailboxInfo
+from ..client._connection import STREAM_BUDGET
 from ..errors import ProtocolError, UsageError
 from ..protocol import UID, Flag, UIDSet
 from ..store import (
@@ -76,7 +80,7 @@ MBOX_MARKERS: Final = "mbox"
 
 _QUEUE_ITEMS: Final = 64  # body pieces between network and disk (each <= 256 KiB)
 _BATCH_ITEMS: Final = 256  # most items one worker-thread call takes
-_LOOKAHEAD: Final = 2  # chunks whose commands are in flight at once
+_STREAM_BUDGET = STREAM_BUDGET  # body bytes the reader buffers ahead of the job (tests lower it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,56 +448,61 @@ async def download(
     return totals[0], totals[1]
 
 
-async def _open_chunk(
-    client: Client, uids: UIDSet, items: tuple[str, ...]
-) -> tuple[AsyncExitStack, FetchStream, BodyStream]:
-    stack = AsyncExitStack()
-    try:
-        meta = await stack.enter_async_context(client.fetch(uids, items))
-        bodies = await stack.enter_async_context(client.stream_bodies(uids, peek=True))
-    except BaseException:
-        await stack.aclose()
-        raise
-    return stack, meta, bodies
-
-
 async def _receive(
     client: Client,
     chunks: list[UIDSet],
     items: tuple[str, ...],
     send: MemoryObjectSendStream[_Piece],
 ) -> None:
-    # Chunk i+1's two commands are written before chunk i's bodies are read, so
-    # the server streams continuously.  Each chunk's metadata answer comes
-    # before its bodies on the wire, so reading it never waits behind a body
-    # stream that is paused for lack of budget.
-    opened: deque[tuple[AsyncExitStack, FetchStream, BodyStream]] = deque()
+    # The body stream has a byte budget: once the job falls behind, the reader
+    # stops reading, and any answer queued behind those bodies on the wire is
+    # out of reach until the job consumes them.  Servers do not promise that
+    # the answers of pipelined commands come strictly one command after the
+    # other, so the job never waits for another command while a body stream is
+    # in flight: chunk i's metadata is read completely before its bodies are
+    # asked for, and chunk i+1's metadata FETCH -- written together with chunk
+    # i's bodies, so the server has it at hand -- is only read once chunk i's
+    # bodies have all been consumed.  One body stream at a time also keeps the
+    # memory at one budget.
     pending = deque(chunks)
+    meta_stack = AsyncExitStack()
     try:
-        while pending and len(opened) < _LOOKAHEAD:
-            opened.append(await _open_chunk(client, pending.popleft(), items))
-        while opened:
-            stack, meta_stream, bodies = opened.popleft()
-            async with stack:
-                meta = {m.uid: m async for m in meta_stream if m.uid is not None}
-                if pending:
-                    opened.append(await _open_chunk(client, pending.popleft(), items))
-                async for chunk in bodies:
-                    if chunk.uid is None:
-                        raise ProtocolError("the server sent a body without its UID")
-                    await send.send(
-                        _Piece(
-                            chunk.uid,
-                            meta.get(chunk.uid),
-                            chunk.data,
-                            chunk.offset == 0,
-                            chunk.last,
-                        )
+        meta_stream: FetchStream | None = None
+        if pending:
+            meta_stream = await meta_stack.enter_async_context(
+                client.fetch(pending.popleft(), items)
+            )
+        while meta_stream is not None:
+            meta = {m.uid: m async for m in meta_stream if m.uid is not None}
+            await meta_stack.aclose()  # (all answered: this only lets go of the handles)
+            meta_stream = None
+            async with AsyncExitStack() as stack:
+                bodies: BodyStream | None = None
+                if meta:
+                    bodies = await stack.enter_async_context(
+                        client.stream_bodies(UIDSet(*meta), peek=True, budget=_STREAM_BUDGET)
                     )
+                if pending:
+                    meta_stack = AsyncExitStack()
+                    meta_stream = await meta_stack.enter_async_context(
+                        client.fetch(pending.popleft(), items)
+                    )
+                if bodies is not None:
+                    await _forward(bodies, meta, send)
     finally:
-        for stack, _, _ in opened:
-            with anyio.CancelScope(shield=True):
-                await stack.aclose()
+        with anyio.CancelScope(shield=True):
+            await meta_stack.aclose()
+
+
+async def _forward(
+    bodies: BodyStream, meta: dict[UID, FetchedMessage], send: MemoryObjectSendStream[_Piece]
+) -> None:
+    async for chunk in bodies:
+        if chunk.uid is None:
+            raise ProtocolError("the server sent a body without its UID")
+        await send.send(
+            _Piece(chunk.uid, meta.get(chunk.uid), chunk.data, chunk.offset == 0, chunk.last)
+        )
 
 
 async def _write(
