@@ -56,13 +56,15 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks, side by side with other IMAP libraries (reports, never fails on speed).
 
-    Runs the parser benchmark, then the client benchmark (a private Dovecot at 0 and
-    20 ms RTT, about 8 minutes on 2 cores).  ``nox -s bench -- --quick`` smoke-runs
-    both; ``nox -s bench -- parser ARGS`` or ``nox -s bench -- client ARGS`` runs one
-    of them with its own options (``--json PATH``, ``--rtt 0,5,20``...)."""
+    Runs the parser benchmark, the client benchmark (a private Dovecot at 0 and
+    20 ms RTT, about 8 minutes on 2 cores), then the jobs benchmark (archive, import
+    and sync against peer scripts, same RTTs).  ``nox -s bench -- --quick`` smoke-runs
+    all three; ``nox -s bench -- parser ARGS``, ``nox -s bench -- client ARGS`` or
+    ``nox -s bench -- jobs ARGS`` runs one of them with its own options
+    (``--json PATH``, ``--rtt 0,5,20``...)."""
     session.install("-e", ".[bench]")
     args = list(session.posargs)
-    which: tuple[str, ...] = ("parser", "client")
+    which: tuple[str, ...] = ("parser", "client", "jobs")
     if args and args[0] in which:
         which = (args.pop(0),)
     for name in which:
