@@ -17,7 +17,10 @@ import secrets
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["TEMP_MARKER", "TempFile", "unique_suffix"]
+from ..errors import InvalidArgumentError
+from ._common import LocalKey
+
+__all__ = ["TEMP_MARKER", "TempFile", "TempFileWriter", "unique_suffix"]
 
 #: Every temp file pipeimap creates has this in its name, so recover() can tell
 #: its own leftovers from a concurrent MDA's files in progress.
@@ -70,3 +73,25 @@ class TempFile:
     ) -> None:
         if exc_type is not None:
             self.discard()
+
+
+class TempFileWriter:
+    """Streams one message into a :class:`TempFile`; the store sets the key when it
+    commits the file (the Maildir and .eml writers are this class)."""
+
+    def __init__(self, temp: TempFile) -> None:
+        self._temp = temp
+        self._key: LocalKey | None = None
+
+    @property
+    def key(self) -> LocalKey:
+        if self._key is None:
+            raise InvalidArgumentError("the message is not committed yet")
+        return self._key
+
+    @property
+    def size(self) -> int:
+        return self._temp.size
+
+    def write(self, chunk: bytes) -> None:
+        self._temp.write(chunk)

@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from ..errors import InvalidArgumentError
 from ..protocol._types import Flag
-from ._atomic import TEMP_MARKER, TempFile, unique_suffix
+from ._atomic import TEMP_MARKER, TempFile, TempFileWriter, unique_suffix
 from ._common import (
     ChunkSource,
     LocalKey,
@@ -44,25 +44,8 @@ from ._common import (
 __all__ = ["EmlStore", "EmlWriter"]
 
 
-class EmlWriter:
+class EmlWriter(TempFileWriter):
     """Streams one message into its temp file; see :meth:`EmlStore.open_writer`."""
-
-    def __init__(self, temp: TempFile) -> None:
-        self._temp = temp
-        self._key: LocalKey | None = None
-
-    @property
-    def key(self) -> LocalKey:
-        if self._key is None:
-            raise InvalidArgumentError("the message is not committed yet")
-        return self._key
-
-    @property
-    def size(self) -> int:
-        return self._temp.size
-
-    def write(self, chunk: bytes) -> None:
-        self._temp.write(chunk)
 
 
 class EmlStore:

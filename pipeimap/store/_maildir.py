@@ -30,7 +30,7 @@ from typing import BinaryIO, Final
 
 from ..errors import InvalidArgumentError
 from ..protocol._types import Flag
-from ._atomic import TEMP_MARKER, TempFile, unique_suffix
+from ._atomic import TEMP_MARKER, TempFile, TempFileWriter, unique_suffix
 from ._common import (
     FORWARDED,
     ChunkSource,
@@ -75,25 +75,8 @@ def info_from_flags(flags: Iterable[str], keep: str = "") -> str:
     return "".join(sorted(letters))
 
 
-class MaildirWriter:
+class MaildirWriter(TempFileWriter):
     """Streams one message into ``tmp/``; see :meth:`MaildirStore.open_writer`."""
-
-    def __init__(self, temp: TempFile) -> None:
-        self._temp = temp
-        self._key: LocalKey | None = None
-
-    @property
-    def key(self) -> LocalKey:
-        if self._key is None:
-            raise InvalidArgumentError("the message is not committed yet")
-        return self._key
-
-    @property
-    def size(self) -> int:
-        return self._temp.size
-
-    def write(self, chunk: bytes) -> None:
-        self._temp.write(chunk)
 
 
 class MaildirStore:
