@@ -11,7 +11,7 @@ import nox
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
-PY_SOURCES = ["pipeimap", "tests", "bench", "noxfile.py"]
+PY_SOURCES = ["pipeimap", "tests", "bench", "fuzz", "noxfile.py"]
 
 
 @nox.session
@@ -54,18 +54,41 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks, side by side with other IMAP libraries (reports, never fails on speed).
+    """The benchmark report (figures only, never fails on speed; exit 1 on a failed check).
 
-    Runs the parser benchmark, the client benchmark (a private Dovecot at 0 and
-    20 ms RTT, about 8 minutes on 2 cores), then the jobs benchmark (archive, import
-    and sync against peer scripts, same RTTs).  ``nox -s bench -- --quick`` smoke-runs
-    all three; ``nox -s bench -- parser ARGS``, ``nox -s bench -- client ARGS`` or
-    ``nox -s bench -- jobs ARGS`` runs one of them with its own options
-    (``--json PATH``, ``--rtt 0,5,20``...)."""
+    ``nox -s bench`` runs ``bench/report.py``: a private Dovecot, every scenario
+    (archive, import, flag update, header scan, incremental sync) for pipeimap and
+    its peers at 0/5/20/50 ms RTT, median of 3, about 20-30 minutes on 2 cores;
+    it writes ``bench/report/REPORT.md``, PNG plots and ``results.json``.
+    ``nox -s bench -- --quick`` is a 2-3 minute smoke run (into
+    ``bench/report-quick/``); other arguments go to report.py (``--out DIR``,
+    ``--rtt 0,20``, ``--docs-plot``...).  The older parts run alone with
+    ``nox -s bench -- parser ARGS``, ``-- client ARGS`` or ``-- jobs ARGS``."""
     session.install("-e", ".[bench]")
     args = list(session.posargs)
-    which: tuple[str, ...] = ("parser", "client", "jobs")
-    if args and args[0] in which:
-        which = (args.pop(0),)
-    for name in which:
-        session.run("python", f"bench/{name}_bench.py", *args)
+    script = "report"
+    if args and args[0] in ("report", "parser", "client", "jobs"):
+        script = args.pop(0)
+    session.run(
+        "python", f"bench/{script}.py" if script == "report" else f"bench/{script}_bench.py", *args
+    )
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Long-running fuzzers of the parser, the FETCH fast path, the router and the
+    command reader (see docs/fuzzing.md); not part of the default sessions.
+
+    ``nox -s fuzz`` runs every target for 120 minutes in all (20 each), coverage-guided
+    with atheris where it installs (a wheel exists for CPython 3.11 on x86-64 Linux),
+    else with the built-in mutation engine.  ``nox -s fuzz -- --minutes 2`` is a short
+    run; other arguments go to ``fuzz/run.py`` (``--target parser``, ``--seed 7``,
+    ``--engine builtin``...).  New findings land in ``fuzz/findings/`` and make the
+    session fail."""
+    session.install("-e", ".[test,bench]")
+    # atheris is optional: no wheel for every Python, and building it needs clang.
+    session.run("python", "-m", "pip", "install", "atheris>=2.3", success_codes=[0, 1])
+    args = list(session.posargs)
+    if not any(a == "--minutes" or a.startswith("--minutes=") for a in args):
+        args = ["--minutes", "120", *args]
+    session.run("python", "fuzz/run.py", *args)

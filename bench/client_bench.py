@@ -58,6 +58,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench._client_runner import FLAG, Spec
 from bench._mailbox import BigMessage, RawIMAP, generate_messages, load_big_message, load_mailbox
+from bench._tables import print_rtt_table
 from bench.latency_proxy import ProxyProcess
 from pipeimap.testing.dovecot import DovecotServer
 
@@ -421,20 +422,17 @@ def print_tables(bench: Bench, rtts: Sequence[float]) -> None:
             what = f"{n:,} messages, {total_mb:.1f} MB"
         extra = {"fetch": "", "flags": "xImaplib", "big": "peak RSS"}[scenario.name]
         width = 18 + (len(extra) + 2 if extra else 0)  # one RTT's cells
-        print(f"\n{scenario.title} ({what})")
-        print(f"{'client':<56}" + "".join(f" | {f'RTT {rtt:g} ms':^{width}}" for rtt in rtts))
         sub = f"{'seconds':>9} {'x raw':>8}" + (f"  {extra:>{len(extra)}}" if extra else "")
-        print(f"{'':<56}" + "".join(f" | {sub:<{width}}" for _ in rtts))
-        print("-" * (56 + len(rtts) * (width + 3)))
         capped = False
+        lines: list[tuple[str, list[str]]] = []
         for row in rows:
-            line = f"{row.label:<56}"
+            cells: list[str] = []
             for rtt in rtts:
                 m = _get(results, scenario.name, row.client, rtt)
                 raw = _get(results, scenario.name, "raw", rtt)
                 if m is None:
                     failed = _failed(results, scenario.name, row.client, rtt)
-                    line += f" | {'failed' if failed else '-':>{width}}"
+                    cells.append(f"{'failed' if failed else '-':>{width}}")
                     continue
                 capped |= m.capped
                 mark = "*" if m.capped else " "
@@ -446,8 +444,11 @@ def print_tables(bench: Bench, rtts: Sequence[float]) -> None:
                     cell += f"  {value:>{len(extra)}}"
                 elif scenario.name == "big":
                     cell += f"  {f'{m.peak_mb:.0f} MB':>{len(extra)}}"
-                line += f" | {cell:<{width}}"
-            print(line)
+                cells.append(cell)
+            lines.append((row.label, cells))
+        print_rtt_table(
+            f"{scenario.title} ({what})", rtts, sub, lines, label_width=56, cell_width=width
+        )
         if capped:
             print(
                 f"  * measured on the first {bench.args.per_message_limit:,} of {n:,} messages "

@@ -56,6 +56,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench._client_runner import FLAG, Spec
 from bench._mailbox import RawIMAP, generate_messages, load_mailbox
+from bench._tables import print_rtt_table
 from bench.client_bench import MB, PASSWORD, USER, _importable, _versions, machine_info
 from bench.latency_proxy import ProxyProcess
 from pipeimap.testing.dovecot import DovecotServer
@@ -383,22 +384,19 @@ def print_tables(bench: Bench, rtts: Sequence[float]) -> None:
         "sync": f"{len(bench.messages):,} messages, {max(1, len(bench.messages) // 100)} changed",
     }
     width = 30
+    sub = f"{'seconds':>9} {'x fastest':>9} {'pipeimap':>9}"
     for scenario in SCENARIOS.values():
         rows = [r for r in scenario.rows if any(
             m.scenario == scenario.name and m.client == r.client for m in results)]  # fmt: skip
         if not rows:
             continue
-        print(f"\n{scenario.title} ({what[scenario.name]})")
-        print(f"{'client':<50}" + "".join(f" | {f'RTT {rtt:g} ms':^{width}}" for rtt in rtts))
-        sub = f"{'seconds':>9} {'x fastest':>9} {'pipeimap':>9}"
-        print(f"{'':<50}" + "".join(f" | {sub:<{width}}" for _ in rtts))
-        print("-" * (50 + len(rtts) * (width + 3)))
+        lines: list[tuple[str, list[str]]] = []
         for row in rows:
-            line = f"{row.label:<50}"
+            cells: list[str] = []
             for rtt in rtts:
                 m = _get(results, scenario.name, row.client, rtt)
                 if m is None:
-                    line += f" | {'failed':>{width}}"
+                    cells.append(f"{'failed':>{width}}")
                     continue
                 ok = [
                     x for x in results if x.scenario == scenario.name and x.rtt_ms == rtt and x.ok
@@ -410,9 +408,16 @@ def print_tables(bench: Bench, rtts: Sequence[float]) -> None:
                     if pipe is not None and row.client != "pipeimap"
                     else f"{'-':>9}"
                 )
-                cell = f"{m.median:9.3f} {m.median / fastest:8.2f}x {speedup}"
-                line += f" | {cell:<{width}}"
-            print(line)
+                cells.append(f"{m.median:9.3f} {m.median / fastest:8.2f}x {speedup}")
+            lines.append((row.label, cells))
+        print_rtt_table(
+            f"{scenario.title} ({what[scenario.name]})",
+            rtts,
+            sub,
+            lines,
+            label_width=50,
+            cell_width=width,
+        )
         print(
             "  x fastest: time / the fastest row's at the same RTT (lower is better); "
             "pipeimap: this peer's time / pipeimap's (pipeimap's speed-up)"

@@ -67,6 +67,7 @@ from bench._corpus_gen import (
     imaplib_fetch_records,
 )
 from bench._verify import Problems, verify_pipeimap_bulk, verify_pipeimap_headers
+from pipeimap.protocol import ACCELERATED
 from pipeimap.protocol import _responses as pr
 from pipeimap.protocol._limits import ParserLimits
 from pipeimap.protocol._parser import ResponseParser
@@ -400,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(b) headers:     {len(headers.wire) / MB:.1f} MB wire, {len(headers.messages):,} "
         f"messages, {len(headers.wire) / len(headers.messages):,.0f} bytes per line"
     )
+    lexer = "C accelerator" if ACCELERATED else "pure Python"
+    print(f"pipeimap lexer: {lexer} (pipeimap.protocol.ACCELERATED={ACCELERATED})")
     print(f"corpora generated in {t_gen:.1f} s; best of {repeat} timed runs, median in brackets")
     print()
 
@@ -509,6 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "bulk_mb": bulk_mb,
                 "header_mb": header_mb,
                 "stream_threshold": limits.stream_threshold,
+                "accelerated": ACCELERATED,
             },
             "corpora": {
                 "bulk": {

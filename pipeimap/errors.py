@@ -88,7 +88,9 @@ class ProtocolError(PipeimapError):
     """The server (or the network) sent something that breaks the protocol.
 
     The connection cannot be trusted afterwards: the client closes it and fails
-    every pending command with :class:`ConnectionLostError`.
+    every pending command with :class:`ConnectionLostError` (the one exception:
+    an EXPUNGE during a sequence-number command, see
+    :class:`UnexpectedResponseError`).
     """
 
 
@@ -151,10 +153,17 @@ class SaslError(ProtocolError):
 
 
 class UnexpectedResponseError(ProtocolError):
-    """A well-formed response that nobody can have asked for.
+    """A well-formed response that nobody can have asked for, or one the
+    protocol forbids at that point.
 
     For example a tagged response for a tag that was never sent, or a
-    continuation request while no command awaits one.
+    continuation request while no command awaits one: the connection is then
+    closed (this error is the ``__cause__`` of every pending command's
+    :class:`ConnectionLostError`).  Also raised *directly*, with the
+    connection left open, by a sequence-number FETCH, STORE, SEARCH, SORT or
+    THREAD during which the server sent EXPUNGE (RFC 9051 section 7.5.1
+    forbids it): the command's answer is ambiguous from there on and is
+    withheld; repeat it by UID.
     """
 
 

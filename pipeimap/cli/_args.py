@@ -158,6 +158,38 @@ def _add_output(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_trace(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("protocol trace (for bug reports)")
+    g.add_argument(
+        "--trace",
+        type=Path,
+        metavar="FILE",
+        help="write every IMAP command and response to FILE (overwritten), one line each "
+        "with a time and C:/S:; passwords and tokens are always redacted, message "
+        "content unless --trace-bodies",
+    )
+    g.add_argument(
+        "--trace-bodies",
+        action="store_true",
+        help="include message content (bodies and headers) in the --trace file",
+    )
+
+
+def start_trace(args: argparse.Namespace) -> Path | None:
+    """Create (or empty) the ``--trace`` file before the job opens connections
+    (each appends to it); ``None`` without ``--trace``."""
+    path: Path | None = getattr(args, "trace", None)
+    if path is None:
+        if getattr(args, "trace_bodies", False):
+            raise CliUsageError("--trace-bodies needs --trace FILE")
+        return None
+    try:
+        path.write_text("", encoding="utf-8")
+    except OSError as exc:
+        raise CliUsageError(f"--trace {path}: cannot write ({exc.strerror or exc})") from None
+    return path
+
+
 def _add_server(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("server")
     g.add_argument("--host", help="server host name (instead of a URL)")
@@ -290,6 +322,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     _add_job(archive)
     _add_server(archive)
     _add_output(archive)
+    _add_trace(archive)
 
     sync = sub.add_parser(
         "sync",
@@ -331,6 +364,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     _add_job(sync)
     _add_server(sync)
     _add_output(sync)
+    _add_trace(sync)
 
     imp = sub.add_parser(
         "import",
@@ -359,6 +393,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     _add_job(imp, _STATE_IMPORT)
     _add_server(imp)
     _add_output(imp)
+    _add_trace(imp)
 
     demo = sub.add_parser(
         "demo",
@@ -385,6 +420,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         help="messages in the sample mailbox (default 200)",
     )
     _add_output(demo)
+    _add_trace(demo)
     return parser, {"archive": archive, "sync": sync, "import": imp, "demo": demo}
 
 
@@ -494,6 +530,8 @@ def server_spec(
         timeout=args.timeout,
         pipeline_depth=args.pipeline_depth,
         compress=not args.no_compress,
+        trace=args.trace,
+        trace_bodies=args.trace_bodies,
     )
 
 

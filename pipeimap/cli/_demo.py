@@ -31,7 +31,7 @@ from ..errors import CommandNoError
 from ..jobs import ServerSpec
 from ..protocol import AppendMessage, Flag, Secret
 from ..protocol import search as S
-from ._args import parse_args, server_spec
+from ._args import parse_args, server_spec, start_trace
 from ._exit import ExitCode
 from ._progress import format_bytes
 from ._report import jsonable
@@ -63,6 +63,8 @@ class _Demo:
     say: Callable[[str], None]
     steps: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    trace: Path | None = None  # --trace: every connection of every step appends
+    trace_bodies: bool = False
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -75,7 +77,13 @@ class _Demo:
             command, self.url, *rest,
             "--ca-file", str(self.server.ca_file),
             "--password-env", PASSWORD_ENV,
+            *self.trace_argv(),
         ]  # fmt: skip
+
+    def trace_argv(self) -> list[str]:
+        if self.trace is None:
+            return []
+        return ["--trace", str(self.trace), *(["--trace-bodies"] if self.trace_bodies else [])]
 
     def spec(self) -> ServerSpec:
         return ServerSpec(
@@ -84,6 +92,8 @@ class _Demo:
             username=USER,
             password=_password(),
             ssl_context=self.server.client_ssl_context(),
+            trace=self.trace,
+            trace_bodies=self.trace_bodies,
         )
 
     def check(self, ok: bool, what: str) -> None:
@@ -324,6 +334,7 @@ def run_demo(args: argparse.Namespace, ui: Ui) -> int:
             print(text, file=out, flush=True)
 
     started = time.monotonic()
+    trace = start_trace(args)
     keep = bool(args.keep or args.dir)
     if args.dir is not None:
         root = Path(args.dir).resolve()
@@ -350,6 +361,7 @@ def run_demo(args: argparse.Namespace, ui: Ui) -> int:
         say(f"      ready in {time.monotonic() - t0:.1f} s: imaps://{USER}@localhost:"
             f"{server.imaps_port}, CA {server.ca_file}")  # fmt: skip
         demo = _Demo(ui, root, server, args.messages, say)
+        demo.trace, demo.trace_bodies = trace, args.trace_bodies
         steps = demo
         run_interruptibly(
             lambda: _run_steps(steps),

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ._args import parse_args, secret_on_command_line, server_address, server_spec
+from ._args import parse_args, secret_on_command_line, server_address, server_spec, start_trace
 from ._exit import ExitCode, classify_error
 from ._password import scrub
 from ._progress import BarProgress, LineProgress
@@ -26,6 +26,10 @@ from ._run import Interrupted, run_interruptibly
 __all__ = ["INTERRUPTED_TEXT", "Ui", "main"]
 
 INTERRUPTED_TEXT = "interrupted; run the same command again to resume"
+_TRACE_NOTE = {
+    False: " (passwords and message content redacted)",
+    True: " (passwords redacted; it holds message content: share it with care)",
+}
 
 
 @dataclass
@@ -93,6 +97,7 @@ def _moved(ui: Ui) -> dict[str, int]:
 def _job_command(args: argparse.Namespace, ui: Ui) -> int:
     from ._jobs import RUNNERS, describe_report, problems_of
 
+    trace = start_trace(args)
     spec = server_spec(args, warn=ui.warn)  # may prompt: not part of the timing
     started = time.monotonic()
     runner = RUNNERS[args.command]
@@ -110,6 +115,8 @@ def _job_command(args: argparse.Namespace, ui: Ui) -> int:
             print(line, file=ui.err)
         moved = ui.progress.job_line()
         print(f"done in {elapsed:.1f} s" + (f"; moved {moved}" if moved else ""), file=ui.err)
+        if trace is not None:
+            print(f"protocol trace: {trace}{_TRACE_NOTE[args.trace_bodies]}", file=ui.err)
     for problem in problems:
         ui.warn(f"problem: {problem}")
     ui.emit_json(

@@ -38,6 +38,7 @@ from ._results import (
     StoreResult,
 )
 from ._streams import BodyStream, EventStream, FetchStream, IdleSession
+from ._trace import TraceTarget
 
 __all__ = [
     "LOGIN_COMMAND",
@@ -77,6 +78,7 @@ __all__ = [
     "StatusResult",
     "StoreResult",
     "TLSMode",
+    "TraceTarget",
     "UidValidityChanged",
     "connect",
     "connect_transport",

@@ -44,7 +44,8 @@ from ..protocol._types import Secret
 from ..scheduler import AuthState, Completed, ContinuationRequested, Failed, SchedulerOptions
 from . import _ops as ops
 from ._client import Client
-from ._connection import Connection, fresh_error
+from ._connection import MIN_RATE, Connection, fresh_error
+from ._trace import ProtocolTrace, TraceTarget, open_trace
 from ._transport import Transport, default_ssl_context
 
 if sys.version_info >= (3, 11):
@@ -84,6 +85,9 @@ async def connect(
     compress: bool = True,
     id: Mapping[str, str | None] | None = None,
     parser_limits: ParserLimits | None = None,
+    min_rate: float = MIN_RATE,
+    trace: TraceTarget | None = None,
+    trace_bodies: bool = False,
 ) -> AsyncIterator[Client]:
     """Connect, authenticate, and yield a :class:`Client`::
 
@@ -107,12 +111,25 @@ async def connect(
         connect_timeout: TCP connect plus TLS handshake (each STARTTLS too).
         timeout: the read timeout: a command fails with
             :class:`~pipeimap.IMAPTimeoutError` (and the connection closes)
-            when the server sends nothing for this long while it is awaited.
+            when the server makes no progress for this long while it is
+            awaited: it neither completes a response nor sends
+            ``min_rate * timeout`` bytes.  The greeting must also come within
+            it (and within ``connect_timeout``).
         pipeline_depth: most commands in flight (1 turns pipelining off).
         compress: use COMPRESS=DEFLATE when offered (RFC 4978).
         id: sent with ID (RFC 2971) after login; some providers require it.
         parser_limits: memory bounds of the response parser (its
             ``stream_threshold`` decides which bodies are streamed).
+        min_rate: the transfer-rate floor of the read timeout, in bytes per
+            second (256): a server trickling slower than this without
+            finishing a response times out; ``0`` counts every byte as
+            progress, so only silence times out.
+        trace: write a protocol trace for bug reports: a file path
+            (appended to), a text or binary file object, or a callable
+            taking each line.  Credentials are always redacted; message
+            content unless ``trace_bodies`` (see :mod:`pipeimap.client._trace`).
+        trace_bodies: include message content (FETCH body sections, APPEND
+            data) in the trace.
 
     Leaving the block logs out (briefly bounded) and closes the connection;
     leaving it by an exception closes it at once.
@@ -150,6 +167,9 @@ async def connect(
         compress=compress,
         id=id,
         parser_limits=parser_limits,
+        min_rate=min_rate,
+        trace=trace,
+        trace_bodies=trace_bodies,
     ) as client:
         yield client
 
@@ -181,6 +201,9 @@ async def connect_transport(
     compress: bool = True,
     id: Mapping[str, str | None] | None = None,
     parser_limits: ParserLimits | None = None,
+    min_rate: float = MIN_RATE,
+    trace: TraceTarget | None = None,
+    trace_bodies: bool = False,
 ) -> AsyncIterator[Client]:
     """:func:`connect` over an already open :class:`Transport` (a proxy, a
     socket you opened, the scripted in-memory server of the tests).  ``host``
@@ -189,7 +212,12 @@ async def connect_transport(
     _check_credentials(username, password, oauth2_token)
     pw, token = _secret(password), _secret(oauth2_token)
     failure: BaseException | None = None
+    tracer: ProtocolTrace | None = None
+    conn: Connection | None = None
     try:
+        tracer = open_trace(trace, bodies=trace_bodies, host=host, port=port)
+        if tracer is not None:
+            tracer.note(f"connected: {transport!r}" + _tls_note(transport))
         async with anyio.create_task_group() as tg:
             conn = Connection(
                 transport,
@@ -199,6 +227,8 @@ async def connect_transport(
                 server_hostname=host,
                 ssl_context=ssl_context,
                 handshake_timeout=connect_timeout,
+                min_rate=min_rate,
+                trace=tracer,
             )
             await tg.start(conn.run)
             client = Client(conn, host=host)
@@ -225,8 +255,16 @@ async def connect_transport(
     finally:
         with anyio.CancelScope(shield=True):
             await transport.aclose()
+        if tracer is not None:
+            error = conn.error if conn is not None else None
+            tracer.close(f"closed: {error}" if error is not None else "closed")
     if failure is not None:
         raise failure
+
+
+def _tls_note(transport: Transport) -> str:
+    version = transport.tls_version
+    return f" ({version})" if version is not None else ""
 
 
 def _unwrap(group: Any) -> BaseException:

@@ -31,6 +31,7 @@ no ExceptionGroup can come out of the connection's task group.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -39,11 +40,16 @@ from typing import Any, Final
 import anyio
 import anyio.abc
 
-from ..errors import ConnectionLostError, IMAPTimeoutError
+from ..errors import (
+    ConnectionLostError,
+    IMAPTimeoutError,
+    LimitExceededError,
+    ResponseParseError,
+)
 from ..protocol import _commands as c
 from ..protocol._limits import ParserLimits
 from ..protocol._parser import ResponseParser
-from ..protocol._responses import FetchItems, Greeting
+from ..protocol._responses import FetchItems, FetchLiteralChunk, Greeting
 from ..scheduler import (
     AuthState,
     CommandId,
@@ -51,6 +57,7 @@ from ..scheduler import (
     Failed,
     Fatal,
     LiteralChunk,
+    LiteralStarted,
     MessageDelivered,
     Outcome,
     Scheduler,
@@ -59,6 +66,7 @@ from ..scheduler import (
     WriteBatch,
 )
 from ._results import ConnectionStats
+from ._trace import ProtocolTrace
 from ._transport import Transport
 
 __all__ = ["CommandHandle", "Connection", "Subscription"]
@@ -67,6 +75,14 @@ log = logging.getLogger("pipeimap.client")
 
 #: Default byte budget of a streaming inbox (see the module docstring).
 STREAM_BUDGET: Final = 4 * 1024 * 1024
+#: Default transfer-rate floor of the read timeout, in bytes per second (see
+#: :meth:`Connection.wait`): a server trickling slower than this, without
+#: completing a response, times out; any honest link is far faster.
+MIN_RATE: Final = 256.0
+# How much of the received stream the connection remembers, to report a BYE
+# that came inside a response it could not finish (see _bye_hint).
+_TAIL: Final = 512
+_BYE_IN_TAIL: Final = re.compile(rb"\* BYE ?([^\r\n\x00]{0,200})")
 
 
 def _outcome_size(item: object) -> int:
@@ -291,14 +307,24 @@ class Connection:
         server_hostname: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         handshake_timeout: float | None = 30.0,
+        trace: ProtocolTrace | None = None,
+        min_rate: float = MIN_RATE,
     ) -> None:
         self.transport = transport
+        #: The protocol trace (``connect(trace=...)``), fed below the parser.
+        self.trace = trace
         self.sched = Scheduler(options)
         self.parser = ResponseParser(limits)
         self.timeout = timeout
         self.server_hostname = server_hostname
         self.ssl_context = ssl_context
         self.handshake_timeout = handshake_timeout
+        self.min_rate = min_rate
+        # Bytes that count as progress for the read timeout even when they
+        # complete no response (see wait()); 0: every byte counts.
+        self._quota = int(min_rate * timeout) if timeout is not None and min_rate > 0 else 0
+        self._trickled = 0  # bytes received since the read-timeout clock last restarted
+        self._tail = b""  # the last bytes received (see _bye_hint)
         self._handles: dict[CommandId, _Inbox] = {}
         self._subscribers: list[_Inbox] = []
         self._wake: anyio.Event | None = None
@@ -373,14 +399,19 @@ class Connection:
 
     async def wait_greeting(self) -> Greeting:
         """The server's greeting (RFC 9051 section 7.1), once it has arrived;
-        ConnectionLostError for ``* BYE``, IMAPTimeoutError after ``timeout``."""
+        ConnectionLostError for ``* BYE``, IMAPTimeoutError if it is not
+        complete within ``handshake_timeout`` (connecting includes the
+        greeting) or ``timeout``, whichever is shorter -- counted from the
+        call, so a greeting trickled byte by byte cannot stretch it."""
         if self._greeting is None and not self._closed:
             self._greeting_seen = anyio.Event()
+            limits = [t for t in (self.handshake_timeout, self.timeout) if t is not None]
+            limit = min(limits) if limits else None
             try:
-                with anyio.fail_after(self.timeout if self.timeout is not None else float("inf")):
+                with anyio.fail_after(limit if limit is not None else float("inf")):
                     await self._greeting_seen.wait()
             except TimeoutError:
-                err = IMAPTimeoutError(f"no greeting from the server within {self.timeout:g} s")
+                err = IMAPTimeoutError(f"no greeting from the server within {limit:g} s")
                 await self._lose(err)
                 raise err from None
         if self._greeting is None or self._closed:
@@ -461,10 +492,21 @@ class Connection:
     # --- waiting ----------------------------------------------------------------------
 
     async def wait(self, inbox: _Inbox, use_timeout: bool = True) -> object:
-        """``inbox.get()`` under the read timeout: it expires only when the
-        server has sent nothing for ``timeout`` seconds (a long but live
-        transfer never times out); then the connection is closed and
-        IMAPTimeoutError raised."""
+        """``inbox.get()`` under the read timeout; when it expires the
+        connection is closed and IMAPTimeoutError raised.
+
+        The clock counts the time since the server last made *progress*: it
+        restarts whenever a response is complete (any parsed event but a
+        chunk of a streamed literal) and whenever ``min_rate * timeout``
+        bytes have arrived since it last restarted.  So a long but live
+        transfer never times out (a 64 KiB/s download restarts the clock many
+        times per second), nor does a slow command whose server sends
+        keep-alive responses (Dovecot's ``* OK Searched 20%...``); but a
+        server that trickles bytes without ever finishing a response -- one
+        byte a second, an endless line, a literal at a crawl -- times out
+        after about ``timeout`` seconds instead of holding the caller
+        forever (the "low speed limit" of curl).  ``min_rate=0`` counts
+        every byte as progress (silence only)."""
         if inbox.ready:
             # Fast path: get() would not block (nor checkpoint), so there is
             # nothing to time out.
@@ -580,6 +622,8 @@ class Connection:
         self._max_in_flight = max(self._max_in_flight, len(in_flight))
         if log.isEnabledFor(logging.DEBUG):
             log.debug("C: %r", _redacted(batch))
+        if self.trace is not None:
+            self.trace.client(batch.data, batch.sensitive_spans)
         if self.write_observer is not None:
             self.write_observer(batch, tuple(self.sched.command(cid) for cid in in_flight))
 
@@ -592,27 +636,60 @@ class Connection:
                 if self.closed:  # (a property: mypy must not narrow it across the await)
                     return
                 data = await self.transport.receive()
-                self._last_activity = anyio.current_time()
+                self._note_received(data)
                 if not data:
                     self.parser.feed_eof()
                     await self._process_events()
                     await self._lose(None)
                     return
                 if log.isEnabledFor(logging.DEBUG):
-                    log.debug("S: %r", data[:2000])
+                    log.debug("S: %r", self._loggable(data))
+                if self.trace is not None:
+                    self.trace.server(data)
                 self.parser.feed(data)
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:
             await self._lose(exc)
 
+    def _loggable(self, data: bytes) -> bytes:
+        """``data`` for the DEBUG log: a SASL exchange's server messages are
+        redacted (SCRAM's salt, nonce and server signature would allow an
+        offline dictionary attack on the password)."""
+        sched = self.sched
+        if any(isinstance(sched.command(cid), c.Authenticate) for cid in sched.in_flight):
+            return b"<redacted: SASL exchange in progress>"
+        return data[:2000]
+
+    def _note_received(self, data: bytes) -> None:
+        """Bytes arrived: progress for the read timeout once they add up to
+        the quota (see :meth:`wait`); remembered for :meth:`_bye_hint`."""
+        quota = self._quota
+        if quota:
+            self._trickled += len(data)
+            if self._trickled >= quota:
+                self._trickled = 0
+                self._last_activity = anyio.current_time()
+        else:
+            self._last_activity = anyio.current_time()
+        self._tail = (self._tail + data)[-_TAIL:] if len(data) < _TAIL else data[-_TAIL:]
+
+    def _progress(self) -> None:
+        """A response is complete: the read-timeout clock restarts."""
+        self._trickled = 0
+        self._last_activity = anyio.current_time()
+
     async def _process_events(self) -> None:
         parser, sched = self.parser, self.sched
+        progressed = False
         try:
             while not self._closed:
                 event = parser.next_event()
                 if event is None:
                     return
+                if not progressed and not isinstance(event, FetchLiteralChunk):
+                    progressed = True
+                    self._progress()
                 if isinstance(event, Greeting):
                     self._greeting = event
                     if self._greeting_seen is not None:
@@ -636,6 +713,8 @@ class Connection:
         for o in outs:
             if isinstance(o, Fatal):
                 return False
+            if isinstance(o, LiteralStarted) and self._too_big(o) is not None:
+                return False  # _dispatch closes the connection
             if isinstance(o, (LiteralChunk, MessageDelivered)):
                 inbox = self._handles.get(o.cid)
                 if inbox is not None and inbox.budgeted:
@@ -660,6 +739,11 @@ class Connection:
             if isinstance(o, Fatal):
                 fatal = o.error
                 continue
+            if isinstance(o, LiteralStarted):
+                too_big = self._too_big(o)
+                if too_big is not None:
+                    fatal = too_big
+                    break
             inbox = self._route(o)
             if inbox is not None and inbox.over_budget:
                 self._paused = True
@@ -670,6 +754,28 @@ class Connection:
                     self._last_activity = anyio.current_time()
         if fatal is not None:
             await self._lose(fatal)
+
+    def _too_big(self, o: LiteralStarted) -> LimitExceededError | None:
+        """A streamed literal larger than ``max_literal_in_memory`` for a
+        caller that assembles bodies in memory (``fetch``, ``fetch_all``,
+        ``execute``: an inbox without a byte budget).  The parser streams it,
+        but assembling it would hold as much as the server announced -- a
+        hostile ``{1000000000000}`` would exhaust memory.  Fatal: draining
+        that much is no option either."""
+        limit = self.parser.limits.max_literal_in_memory
+        if o.size <= limit:
+            return None
+        inbox = self._handles.get(o.cid)
+        if inbox is None or inbox.budgeted:
+            return None  # nobody wants it (drained, never held) or a stream
+        return LimitExceededError(
+            "max_literal_in_memory",
+            limit,
+            self.parser.offset,
+            f"{{{o.size}}}",
+            f"a {o.size}-byte {o.item} for a caller that assembles bodies in memory; "
+            "use stream_bodies() or fetch_bodies() (or raise the limit)",
+        )
 
     def _dispatch_nowait(self, outs: list[Outcome]) -> None:
         for o in outs:
@@ -710,6 +816,12 @@ class Connection:
             )
         else:
             self.transport.start_compression(unparsed)
+        if self.trace is not None:
+            self.trace.layer_switched(
+                f"TLS on ({self.transport.tls_version})"
+                if isinstance(command, c.StartTLS)
+                else "COMPRESS=DEFLATE on: the trace shows the uncompressed protocol"
+            )
         self.sched.complete_layer_switch()
         self._wake_writer()
 
@@ -718,20 +830,39 @@ class Connection:
     async def _lose(self, exc: BaseException | None, *, clean: bool = False) -> None:
         if self._closed:
             return
-        self._fail_all(exc, clean=clean)
+        # (A limit crossed is its own reason, whatever text the data held.)
+        parse_error = isinstance(exc, ResponseParseError) and not isinstance(
+            exc, LimitExceededError
+        )
+        bye = self._bye_hint() if parse_error else None
+        self._fail_all(exc, clean=clean, bye=bye)
         with anyio.CancelScope(shield=True):
             await self.transport.aclose()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
 
-    def _fail_all(self, exc: BaseException | None, *, clean: bool = False) -> None:
+    def _bye_hint(self) -> str | None:
+        """A server that says ``* BYE`` in the middle of a response (inside a
+        literal, or cutting a line short) and hangs up leaves a parse error
+        ("connection closed in the middle of a response", "unclosed '('").
+        The BYE text is the real reason: when the last bytes received hold
+        one, it is returned, and the callers' ConnectionLostError says so
+        (the parse error stays its ``__cause__``)."""
+        found = list(_BYE_IN_TAIL.finditer(self._tail))
+        if not found:
+            return None
+        return found[-1].group(1).decode("utf-8", "replace").strip()
+
+    def _fail_all(
+        self, exc: BaseException | None, *, clean: bool = False, bye: str | None = None
+    ) -> None:
         """Mark the connection closed and fail every waiter (no awaiting: also
         usable while the connection's own tasks are being cancelled)."""
         if exc is None and self.sched.state.auth is AuthState.LOGOUT:
             clean = True  # the end of the stream after LOGOUT is the expected goodbye
         if exc is not None:
             log.debug("connection lost: %r", exc)
-        outs = self.sched.connection_lost(exc)
+        outs = self.sched.connection_lost(exc, bye=bye)
         err: BaseException | None = None
         for o in outs:
             if isinstance(o, Failed):

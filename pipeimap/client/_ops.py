@@ -232,7 +232,7 @@ class FetchAssembler:
     def message(self, o: MessageDelivered) -> FetchedMessage:
         items = o.items
         uid = o.uid if o.uid is not None else items.uid
-        if any(isinstance(v, StreamedLiteral) for v in items.values()):
+        if StreamedLiteral in set(map(type, items.values())):
             fixed: dict[str, object] = {}
             for name, value in items.items():
                 if isinstance(value, StreamedLiteral):

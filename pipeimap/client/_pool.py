@@ -53,6 +53,7 @@ from ..protocol._limits import ParserLimits
 from ..protocol._types import Secret
 from ._client import Client
 from ._connect import TLSMode, _check_credentials, _unwrap, connect
+from ._trace import TraceTarget
 
 if sys.version_info >= (3, 11):
     _BaseExceptionGroup = BaseExceptionGroup  # noqa: F821
@@ -187,6 +188,8 @@ class ConnectionPool:
         compress: bool = True,
         id: Mapping[str, str | None] | None = None,
         parser_limits: ParserLimits | None = None,
+        trace: TraceTarget | None = None,
+        trace_bodies: bool = False,
     ) -> None:
         if max_connections < 1:
             raise InvalidArgumentError(f"max_connections must be >= 1, not {max_connections}")
@@ -207,6 +210,8 @@ class ConnectionPool:
             "compress": compress,
             "id": id,
             "parser_limits": parser_limits,
+            "trace": trace,
+            "trace_bodies": trace_bodies,
         }
         self._slots: list[_Slot] = []
         self._waiters: deque[_Waiter] = deque()

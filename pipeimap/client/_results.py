@@ -83,8 +83,14 @@ class FetchedMessage:
         Raises ``KeyError`` if the section was not fetched.  ``None`` is a
         ``NIL`` answer.
         """
-        name = section if "[" in section else f"BODY[{section}]"
-        value = self.items.section(name)
+        if section:
+            name = section if "[" in section else f"BODY[{section}]"
+            value = self.items.section(name)
+        else:  # the whole message: "BODY[]" is already normalized
+            whole = self.items["BODY[]"]
+            if whole is None or whole.__class__ is bytes:
+                return whole
+            value = self.items.section("BODY[]")
         if isinstance(value, StreamedLiteral):  # never left in results of fetch()
             raise KeyError(section)
         return value

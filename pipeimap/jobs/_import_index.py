@@ -113,12 +113,24 @@ class ContentIndex:
     async def hash_candidates(self, client: Client, messages: Iterable[SourceMessage]) -> None:
         """Fetch and hash the server messages without a Message-ID whose size
         matches one of ``messages`` without a Message-ID (once per UID)."""
-        uids: list[UID] = []
-        for size in {m.size for m in messages if m.message_id is None}:
-            uids.extend(self._unhashed.pop(size, ()))
-        uids.sort()
+        sizes = {m.size for m in messages if m.message_id is None}
+        uids = sorted(u for size in sizes for u in self._unhashed.get(size, ()))
         for i in range(0, len(uids), _HASH_BATCH):
-            await self._hash(client, uids[i : i + _HASH_BATCH])
+            batch = uids[i : i + _HASH_BATCH]
+            await self._hash(client, batch)
+            # Forgotten only once hashed: if the FETCH fails (a dropped connection),
+            # the next attempt -- whose refresh() fetches only newer UIDs -- must
+            # still hash them, or their source messages would be appended again.
+            self._hashed(batch)
+
+    def _hashed(self, uids: list[UID]) -> None:
+        done = set(uids)
+        for size in [s for s, found in self._unhashed.items() if done.intersection(found)]:
+            left = [u for u in self._unhashed[size] if u not in done]
+            if left:
+                self._unhashed[size] = left
+            else:
+                del self._unhashed[size]
 
     async def _hash(self, client: Client, uids: list[UID]) -> None:
         for m in await client.uid_fetch(uids, ["BODY.PEEK[]"]):

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..client import Client, ConnectionPool, connect
 from ..client._connect import TLSMode
+from ..client._trace import TraceTarget
 from ..protocol._types import Secret
 
 __all__ = ["ServerSpec"]
@@ -37,13 +38,20 @@ class ServerSpec:
     timeout: float | None = 120.0
     pipeline_depth: int = 128
     compress: bool = True
+    #: A protocol trace for bug reports (see :func:`pipeimap.connect`); every
+    #: connection of the job appends to it.
+    trace: TraceTarget | None = field(default=None, repr=False, compare=False)
+    trace_bodies: bool = False
 
     def with_depth(self, depth: int) -> ServerSpec:
         """The same server with another pipeline depth (throttling lowers it)."""
         return replace(self, pipeline_depth=max(1, depth))
 
     def _kwargs(self) -> dict[str, Any]:
-        return {
+        trace: dict[str, Any] = {}
+        if self.trace is not None:
+            trace = {"trace": self.trace, "trace_bodies": self.trace_bodies}
+        return trace | {
             "port": self.port,
             "username": self.username,
             "password": self.password,

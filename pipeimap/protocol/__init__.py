@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import _commands as commands
 from . import _search as search
+from ._accel import ACCELERATED
 from ._codes import (
     AppendUidCode,
     BadCharsetCode,
@@ -141,6 +142,7 @@ from ._serializer import (
 from ._types import UID, Flag, ModSeq, RawMailbox, Secret, SeqNum
 
 __all__ = [
+    "ACCELERATED",
     "LAST_SEARCH_SEQ",
     "LAST_SEARCH_UID",
     "STAR",

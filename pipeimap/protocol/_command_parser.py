@@ -118,6 +118,7 @@ _SECTION_NAMES: Final = frozenset(
     (b"BODY", b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE")
 )
 _PARTIAL_RE: Final = re.compile(rb"<([0-9]{1,10}(?:\.[0-9]{1,10})?)>")
+_MAX_DEPTH: Final = 100  # parenthesis nesting (far below Python's recursion limit)
 
 
 class _Incomplete(Exception):
@@ -189,6 +190,7 @@ class _Parser:
         # Fetch sections exist only in FETCH; elsewhere "[" is an ordinary ATOM-CHAR,
         # and "BODY[" is a valid flag keyword (STORE +FLAGS (BODY[)).
         self.sections = True
+        self.depth = 0
 
     def fail(self, why: str) -> CommandParseError:
         excerpt = self.data[max(0, self.pos - 20) : self.pos + 20]
@@ -211,6 +213,8 @@ class _Parser:
         self.peek()
         m = rx.match(self.data, self.pos)
         if m is None:
+            if self.pos == len(self.data) - 1 and self.data[self.pos] == 0x5C:
+                raise _Incomplete  # a flag's "\": its name has not arrived (found by fuzz/)
             raise self.fail("unexpected byte")
         if m.end() == len(self.data):
             raise _Incomplete  # the token may continue
@@ -237,16 +241,23 @@ class _Parser:
     def node(self, *, in_section: bool) -> Node:
         c = self.peek()
         if c == 0x28:  # "("
+            # Bounded: a deeply nested command must fail, not exhaust the stack
+            # (found by fuzz/, commands target).
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise self.fail("parentheses nested too deep")
             self.pos += 1
             items: list[Node] = []
             if self.peek() == 0x29:
                 self.pos += 1
+                self.depth -= 1
                 return ParenList(())
             while True:
                 items.append(self.node(in_section=in_section))
                 c = self.peek()
                 if c == 0x29:
                     self.pos += 1
+                    self.depth -= 1
                     return ParenList(tuple(items))
                 self.expect(b" ")
         if c == 0x22:
@@ -462,8 +473,11 @@ def _text(node: Node, utf8_ok: bool = True) -> str:
 
 def _date(node: Node) -> datetime.date:
     raw = decode_astring(node).decode("ascii")
-    day, mon, year = raw.split("-")
-    return datetime.date(int(year), _MONTHS[mon.upper()], int(day))
+    try:
+        day, mon, year = raw.split("-")
+        return datetime.date(int(year), _MONTHS[mon.upper()], int(day))
+    except (KeyError, OverflowError, ValueError):  # found by fuzz/ (commands target)
+        raise CommandParseError(f"not a date: {raw!r}") from None
 
 
 def _date_time(node: Node) -> datetime.datetime:

@@ -95,12 +95,26 @@ def _text(value: object, what: str) -> str:
     return value
 
 
+_MAILBOX_FORBIDDEN: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _mailbox(value: object, what: str = "mailbox name") -> str:
     name = _text(value, what)
     if isinstance(name, RawMailbox):
         return name  # sent as its raw bytes (validated on construction)
     if any(0xD800 <= ord(c) <= 0xDFFF for c in name):
         raise InvalidArgumentError(f"{what} holds a lone surrogate")
+    bad = _MAILBOX_FORBIDDEN.search(name)
+    if bad is not None:
+        # RFC 9051 section 5.1: mailbox names MUST NOT contain control characters,
+        # DEL, U+2028 or U+2029.  Encoded (mUTF-7) they would be safe on our side,
+        # but Dovecot echoes the decoded name raw into its NO text, so a CR LF in
+        # a name desynchronises the response stream.  A legacy name listed by a
+        # server can still be reached as a RawMailbox.
+        raise InvalidArgumentError(
+            f"{what} holds the control character U+{ord(bad.group()):04X} "
+            "(RFC 9051 section 5.1 forbids them)"
+        )
     return name
 
 

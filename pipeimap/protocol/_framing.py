@@ -19,7 +19,8 @@ checked while a line is still arriving; the sum of both by
 ``max_response_size``.  So the buffer never holds more than the limits plus
 one fed chunk.
 
-Tolerated: bare LF line ends (a CR before the LF is optional).  Lines that
+Tolerated: bare LF line ends (a CR before the LF is optional).  Refused: a NUL
+byte anywhere in response text (literals may hold any byte).  Lines that
 are status responses (``tag OK ...``, ``* BYE ...``) or continuation requests
 never carry literals, so a text that happens to end in ``{5}`` there is text.
 """
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..errors import LimitExceededError, ResponseParseError, escape_excerpt
-from ._lexer import lex
+from ._accel import lex
 from ._limits import ParserLimits
 from ._parse_fetch import BODY_LITERAL_ITEM, normalize_fetch_item_name
 from ._responses import (
@@ -132,6 +133,16 @@ class Framer:
 
     def _limit(self, name: str, limit: int, pos: int, detail: str = "") -> LimitExceededError:
         return LimitExceededError(name, limit, self._base + pos, self._excerpt(pos), detail)
+
+    def _nul(self, pos: int, index: int) -> ResponseParseError:
+        """A NUL byte in response text: CHAR and TEXT-CHAR exclude %x00 (RFC 9051
+        section 9), and only a literal (``BODY[]`` data, literal8) may carry
+        one.  Refused rather than passed on, since a NUL in a mailbox name or
+        a header field truncates C strings and breaks file names downstream."""
+        at = pos + index
+        return ResponseParseError(
+            "response", self._base + at, self._excerpt(at), "NUL byte outside a literal"
+        )
 
     def _line_too_long(self, pos: int) -> LimitExceededError:
         """The error for response text longer than ``max_line_length``.
@@ -274,6 +285,8 @@ class Framer:
                     raise self._line_too_long(pos)
                 stop = end - 1 if end > pos and buf[end - 1] == 0x0D else end
                 seg = bytes(buf[pos:stop])
+                if b"\x00" in seg:
+                    raise self._nul(pos, seg.index(b"\x00"))
                 seg_start = self._base + pos
                 self._pos = self._scan = end + 1
                 self._text_len += end + 1 - pos

@@ -24,7 +24,10 @@ class ParserLimits:
             contents) in one response.  Generous by default because a
             ``SEARCH`` of a big mailbox is one long line (imaplib's 10 kB
             ``_MAXLINE`` broke on those, quentinsf/IMAPdedup #12).
-        max_literal_in_memory: largest literal that is assembled in memory.
+        max_literal_in_memory: largest literal that is assembled in memory --
+            by the parser, and by the client's ``fetch()``/``fetch_all()``,
+            which put streamed bodies back together (a larger announced body
+            fails them at once; ``stream_bodies()`` takes any size).
         stream_threshold: a FETCH body literal (``BODY[...]``, ``BINARY[...]``,
             ``RFC822``, ``RFC822.HEADER``, ``RFC822.TEXT``) larger than this is
             streamed in chunks instead of assembled.

@@ -235,6 +235,11 @@ for _k, _h in list(_HANDLERS.items()):
     _HANDLERS[_k.lower()] = _h
 
 
+# Body section item names as sent (``BODY[]``, ``BODY[HEADER]<0>``) -> (normalized
+# name, converter); bounded (cleared when full), keyed by the exact text.
+_SECTIONS: dict[str, tuple[str, Callable[[Value], object]]] = {}
+
+
 def convert_msg_att(tokens: list[Value]) -> FetchItems:
     """Convert ``msg-att`` items (name, value, name, value...) into FetchItems."""
     out: dict[str, object] = {}
@@ -253,6 +258,10 @@ def convert_msg_att(tokens: list[Value]) -> FetchItems:
         if h is not None:
             out[h[0]] = h[1](value)
             continue
+        h = _SECTIONS.get(name)
+        if h is not None:  # a body section name seen before ("BODY[]"): no normalizing
+            out[h[0]] = h[1](value)
+            continue
         key = normalize_fetch_item_name(name)
         h = handlers.get(key)
         if h is not None:
@@ -262,6 +271,9 @@ def convert_msg_att(tokens: list[Value]) -> FetchItems:
                 out[key] = _number(value, "msg-att-static")
             elif key.startswith(("BODY[", "BINARY[")):
                 out[key] = _section_value(value)
+                if len(_SECTIONS) >= 256:
+                    _SECTIONS.clear()
+                _SECTIONS[name] = (key, _section_value)
             else:
                 out[key] = generic(value)
         else:

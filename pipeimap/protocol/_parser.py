@@ -21,11 +21,11 @@ from collections.abc import Iterator
 from typing import Final
 
 from ..errors import ResponseParseError, escape_excerpt
+from ._accel import lex, lex_fetch_batch
 from ._bodystructure import generic
 from ._codes import parse_resp_text
-from ._fetch_batch import lex_fetch_batch
 from ._framing import Frame, Framer
-from ._lexer import _TOKEN, GrammarError, Value, lex
+from ._lexer import _TOKEN, GrammarError, Value
 from ._limits import ParserLimits
 from ._parse_data import DATA_PARSERS
 from ._parse_fetch import convert_msg_att

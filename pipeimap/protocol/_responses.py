@@ -7,7 +7,7 @@ frozen, slotted dataclasses below.  Text is ``str`` (UTF-8 decoded with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias
@@ -526,6 +526,24 @@ class FetchItems(Mapping[str, object]):
 
     def __len__(self) -> int:
         return len(self._d)
+
+    # The Mapping mixins go through __getitem__ once per item (and ``get`` and
+    # ``in`` catch a KeyError); the client and the router ask every message
+    # these, so they go straight to the dict.  The views are read-only.
+    def __contains__(self, key: object) -> bool:
+        return key in self._d
+
+    def get(self, key: str, default: object = None) -> object:
+        return self._d.get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        return self._d.keys()
+
+    def values(self) -> ValuesView[object]:
+        return self._d.values()
+
+    def items(self) -> ItemsView[str, object]:
+        return self._d.items()
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FetchItems):

@@ -80,7 +80,9 @@ class CompletionLayer(ExchangeLayer):
         opened = self._state.selected is e.new_mailbox or self.router.awaiting_closed is e
         if isinstance(e.command, (c.Select, c.Examine)) and opened:
             outs += self.router.switch_to(None)  # RFC 9051 section 6.3.2
-        if not e.cancelled:
+        if e.poison is not None:
+            outs.append(Failed(e.cid, e.poison))  # what made its answer void comes first
+        elif not e.cancelled:
             outs.append(Failed(e.cid, err))
         pred = PredecessorFailedError(t.status, code, t.text, t.tag, e.fp.name, e.fp.mailbox)
         return outs + self._fail_dependents(e, pred)
@@ -158,10 +160,21 @@ class CompletionLayer(ExchangeLayer):
             self.abort_exchange(cid)
         return outs
 
-    def connection_lost(self, exc: BaseException | None = None) -> list[Outcome]:
-        """EOF or a network error: every pending command fails; nothing is replayed."""
+    def connection_lost(
+        self, exc: BaseException | None = None, *, bye: str | None = None
+    ) -> list[Outcome]:
+        """EOF or a network error: every pending command fails; nothing is
+        replayed.  ``bye``: the text of a ``* BYE`` the server sent in the
+        middle of a response it never finished (``exc`` is then the parse
+        error that left), named first since it is the real reason."""
         outs = self.take_outcomes()
-        err = ConnectionLostError(f"the connection was lost: {exc}" if exc else "connection closed")
+        if bye is not None:
+            msg = (
+                f"the server closed the connection: BYE {bye} (in the middle of a response: {exc})"
+            )
+        else:
+            msg = f"the connection was lost: {exc}" if exc else "connection closed"
+        err = ConnectionLostError(msg)
         err.__cause__ = exc
         return outs + self._fail_all(err)
 

@@ -214,6 +214,10 @@ class SchedulerCore:
             e.gates = []
             if not e.cancelled:
                 outs.append(Failed(e.cid, err))
+            elif e.poison is not None:
+                # Cancelled by the scheduler (its answer was void), not by its
+                # caller: it still ends exactly once.
+                outs.append(Failed(e.cid, e.poison))
         self._entries.clear()
         self._gaters.clear()
         self._inflight.clear()

@@ -361,6 +361,13 @@ class Router:
                 continue
             if not e.contains(seq, uid, mbox):
                 continue
+            if len(names) == len(keys) and not claimed and e.required_names <= names:
+                # The usual case: one command asked for every item of the line,
+                # and the line holds all it needs.  FetchItems is immutable: hand
+                # it on as it is instead of copying it.
+                claimed = set(names)
+                outs += self._merge(e, seq, uid, items._d, items)
+                continue
             claimed |= names
             outs += self._merge(e, seq, uid, {n: items[n] for n in names})
         if len(claimed) == len(items):
@@ -383,13 +390,25 @@ class Router:
         return outs
 
     @staticmethod
-    def _merge(e: Entry, seq: SeqNum, uid: UID | None, got: dict[str, object]) -> list[Outcome]:
+    def _merge(
+        e: Entry,
+        seq: SeqNum,
+        uid: UID | None,
+        got: dict[str, object],
+        whole: r.FetchItems | None = None,
+    ) -> list[Outcome]:
+        """Deliver ``got`` (or keep it until the message is complete); ``whole``
+        is ``got`` already as FetchItems, when the line is handed on as it is."""
         key = ("u", int(uid)) if uid is not None else ("s", int(seq))
         if uid is not None:
             e.delivered_uids.add(int(uid))
         if key not in e.partial and e.required_names <= got.keys():
             # The whole message in one line (the usual case): no merging.
-            return [] if e.cancelled else [MessageDelivered(e.cid, seq, uid, r.FetchItems(got))]
+            if e.cancelled:
+                return []
+            return [
+                MessageDelivered(e.cid, seq, uid, r.FetchItems(got) if whole is None else whole)
+            ]
         acc = e.partial.setdefault(key, {})
         acc.update(got)
         e.partial_seq[key] = int(seq)

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import overload
 
-from ..errors import ConnectionLostError, InvalidArgumentError
+from ..errors import ConnectionLostError, InvalidArgumentError, UnexpectedResponseError
 from ..protocol import _commands as c
 from ..protocol import _responses as r
 from ..protocol._codes import CapabilityCode
@@ -194,7 +194,36 @@ class Scheduler(WriteLayer):
             return outs + self._bye(event.text)
         if isinstance(event, r.Greeting):
             return outs + self._greeting(event)
+        if isinstance(event, r.ExpungeResponse) or (
+            isinstance(event, r.VanishedResponse) and not event.earlier
+        ):
+            self._forbidden_expunge(event)
         return outs + self.router.route(event)
+
+    def _forbidden_expunge(self, event: r.ExpungeResponse | r.VanishedResponse) -> None:
+        """An expunge while a sequence-number FETCH, STORE, SEARCH, SORT or
+        THREAD runs: RFC 9051 section 7.5.1 (RFC 3501 section 7.4.1) forbids
+        it, because the numbers in that command's answer become ambiguous --
+        a ``* 2 FETCH (FLAGS ...)`` after ``* 1 EXPUNGE`` may mean the old
+        message 2 or the new one.  The expunge itself is applied (the mailbox
+        state stays exact, pipelining.md "Routing responses"), but each such
+        command in flight fails with :class:`UnexpectedResponseError` and
+        nothing more of its answer is delivered: data is never attributed to a
+        message by a guess.  What it delivered before the expunge was
+        unambiguous.  UID commands are unaffected and the connection stays
+        open; repeat the command (by UID) to get a trustworthy answer."""
+        what = "VANISHED"
+        if isinstance(event, r.ExpungeResponse):
+            what = f"EXPUNGE of message {event.seq}"
+        for e in self._inflight:
+            if e.fp.expunge_ok or e.poison is not None:
+                continue
+            e.poison = UnexpectedResponseError(
+                f"the server sent {what} while answering {e.description} "
+                "(RFC 9051 section 7.5.1 forbids it): its sequence numbers are ambiguous "
+                "from there on, so its answer is withheld; repeat it by UID"
+            )
+            e.cancelled = True  # drain the rest of its answer; the poison is its outcome
 
     def _greeting(self, g: r.Greeting) -> list[Outcome]:
         if g.status == "BYE":

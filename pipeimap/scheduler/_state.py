@@ -32,6 +32,10 @@ class AuthState(enum.Enum):
     LOGOUT = "logout"
 
 
+# How far past the known part of the seq -> UID map a FETCH may extend it.
+_MAX_UID_GAP = 1 << 20
+
+
 @dataclass(slots=True)
 class MailboxState:
     """The selected mailbox as the server last described it."""
@@ -48,6 +52,8 @@ class MailboxState:
     nomodseq: bool = False
     unseen: int | None = None
     # seq -> UID map: _uids[seq - 1] is the UID of message seq, or None if unknown.
+    # It only reaches as far as UIDs were learnt (messages after its end have no
+    # known UID): a hostile "* 4294967295 EXISTS" must not allocate 4 G entries.
     _uids: list[UID | None] = field(default_factory=list)
     message_flags: dict[UID, tuple[Flag, ...]] = field(default_factory=dict)
     # The index of the last known UID in _uids (-1: none), or -2: not computed.
@@ -86,9 +92,7 @@ class MailboxState:
 
     def on_exists(self, count: int) -> None:
         """``* n EXISTS``: the map grows (or, from a sloppy server, shrinks)."""
-        if count > len(self._uids):
-            self._uids.extend([None] * (count - len(self._uids)))
-        else:
+        if count < len(self._uids):
             del self._uids[count:]
             if self._last_known >= count:
                 self._last_known = -2
@@ -98,13 +102,16 @@ class MailboxState:
         """``* n EXPUNGE``: remove message n, renumbering those after it."""
         if not 1 <= seq <= len(self._uids):
             self.exists = max(0, self.exists - 1)
+            if self.exists < len(self._uids):  # a sloppy server expunged past EXISTS
+                del self._uids[self.exists :]
+                self._last_known = -2
             return None
         uid = self._uids.pop(seq - 1)
         if seq - 1 < self._last_known:
             self._last_known -= 1
         elif seq - 1 == self._last_known:
             self._last_known = -2
-        self.exists = len(self._uids)
+        self.exists = max(len(self._uids), self.exists - 1)
         if uid is not None:
             self.message_flags.pop(uid, None)
         return uid
@@ -125,14 +132,21 @@ class MailboxState:
                 keep.append(u)
         self._uids = keep
         self._last_known = -2
-        self.exists = len(keep)
+        self.exists = max(len(keep), self.exists - len(gone))
         return tuple(seqs), tuple(gone)
 
     def on_fetch(self, seq: int, uid: UID | None, flags: tuple[Flag, ...] | None) -> UID | None:
         """A FETCH line: learn the UID of ``seq`` and its flags.  Returns the UID."""
-        if seq > len(self._uids):
+        if seq > self.exists:
             self.on_exists(seq)  # a server may FETCH before announcing EXISTS
-        if uid is not None:
+        known = len(self._uids)
+        # A UID far beyond the known part of the map is not kept (only a hostile
+        # server sends one: each such FETCH would grow the map by gigabytes).
+        if uid is not None and known < seq <= known + _MAX_UID_GAP:
+            self._uids.extend([None] * (seq - known))
+        if seq > len(self._uids):
+            pass
+        elif uid is not None:
             self._uids[seq - 1] = uid
             if -2 < self._last_known < seq - 1:
                 self._last_known = seq - 1

@@ -171,7 +171,7 @@ class StoredMessage:
 
     ``flags`` are those the store itself keeps (see
     :meth:`MessageStore.representable`); ``internaldate`` comes from the file's
-    mtime (Maildir, .eml) or the From_ line (mbox); ``size`` is the size of the
+    mtime (Maildir, .eml) or the ``From_`` line (mbox); ``size`` is the size of the
     message as delivered.
     """
 

@@ -448,7 +448,7 @@ class MboxStore:
         and delete temp files of interrupted rewrites.
 
         A cut is made only where the committed size is a message boundary (the
-        end of the file or a From_ line after an LF); anything else means the
+        end of the file or a ``From_`` line after an LF); anything else means the
         markers are stale, and the file is left alone with a warning.
         """
         truncated: dict[str, int] = {}

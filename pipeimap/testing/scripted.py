@@ -71,9 +71,11 @@ __all__ = [
     "expect_line",
     "hold",
     "memory_stream_pair",
+    "read_commands",
     "release",
     "reset",
     "send",
+    "send_lazily",
     "send_slowly",
     "start_compression",
     "start_tls",
@@ -121,8 +123,11 @@ class MemoryByteStream(anyio.abc.ByteStream):
 
     async def reset(self) -> None:
         """Make the peer's next receive (after what was already sent) fail, then close."""
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self._send_stream.send(_RESET)
+        # Never waits: with a bounded buffer that is full, the peer just sees EOF.
+        with contextlib.suppress(
+            anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.WouldBlock
+        ):
+            self._send_stream.send_nowait(_RESET)
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -130,11 +135,16 @@ class MemoryByteStream(anyio.abc.ByteStream):
         await self._receive_stream.aclose()
 
 
-def memory_stream_pair() -> tuple[MemoryByteStream, MemoryByteStream]:
-    """Two connected ends, ``(client, server)``; buffers are unbounded, so a
-    send never blocks (backpressure is not modelled)."""
-    c2s_send, c2s_receive = anyio.create_memory_object_stream[bytes | None](math.inf)
-    s2c_send, s2c_receive = anyio.create_memory_object_stream[bytes | None](math.inf)
+def memory_stream_pair(
+    max_buffer_size: float = math.inf,
+) -> tuple[MemoryByteStream, MemoryByteStream]:
+    """Two connected ends, ``(client, server)``.  By default the buffers are
+    unbounded, so a send never blocks (backpressure is not modelled); with
+    ``max_buffer_size`` (sends, not bytes) a send waits while that many are
+    unread, like a full TCP window -- what a server that streams endless data
+    lazily (:func:`send_lazily`) needs to stay bounded."""
+    c2s_send, c2s_receive = anyio.create_memory_object_stream[bytes | None](max_buffer_size)
+    s2c_send, s2c_receive = anyio.create_memory_object_stream[bytes | None](max_buffer_size)
     return MemoryByteStream(c2s_send, s2c_receive), MemoryByteStream(s2c_send, c2s_receive)
 
 
@@ -176,8 +186,10 @@ class ScriptedConnection:
     writes: list[bytes] = field(default_factory=list)
     #: Every complete command, in order.
     commands: list[ReceivedCommand] = field(default_factory=list)
-    #: Every byte the server wrote.
+    #: Every byte the server wrote (except what :func:`send_lazily` wrote).
     sent: bytearray = field(default_factory=bytearray)
+    #: Bytes written by :func:`send_lazily` (counted, not kept).
+    sent_lazily: int = 0
     closed: bool = False
     client_gone: bool = False
     _reader: CommandReader = field(init=False)
@@ -330,6 +342,45 @@ def send_slowly(data: bytes, interval: float = 1.0) -> Step:
     return Step(f"send_slowly({data!r}, {interval})", run)
 
 
+def send_lazily(
+    chunks: Iterable[bytes] | Callable[[], Iterable[bytes]], interval: float = 0.0
+) -> Step:
+    """Write each chunk of a (perhaps endless) iterable as it is produced,
+    ``interval`` seconds apart, until it ends or the client is gone.  The chunks
+    are counted in :attr:`ScriptedConnection.sent_lazily`, not kept in
+    :attr:`~ScriptedConnection.sent`, so a generator can play a hostile server
+    that sends gigabytes without the test holding them (give the server a
+    ``max_buffer_size`` so that the sends wait for the client).  A callable is
+    called when the step runs (a fresh generator per run)."""
+
+    async def run(conn: ScriptedConnection) -> None:
+        source = chunks() if callable(chunks) else chunks
+        first = True
+        for chunk in source:
+            if conn.closed or conn.client_gone:
+                return
+            if interval and not first:
+                await anyio.sleep(interval)
+            first = False
+            await conn._send_raw(chunk)
+            if not conn.client_gone:
+                conn.sent_lazily += len(chunk)
+
+    return Step(f"send_lazily({chunks!r}, {interval})", run)
+
+
+def read_commands(count: int) -> Step:
+    """Read ``count`` commands, whatever they are (concurrent callers submit
+    them in no fixed order); they are in :attr:`ScriptedConnection.commands`."""
+
+    async def run(conn: ScriptedConnection) -> None:
+        for i in range(count):
+            if await conn.read_command() is None:
+                raise ScriptError(f"the client closed the connection after {i} of {count} commands")
+
+    return Step(f"read_commands({count})", run)
+
+
 def _matches(expected: bytes | re.Pattern[bytes], raw: bytes) -> bool:
     if isinstance(expected, re.Pattern):
         return expected.fullmatch(raw) is not None
@@ -424,7 +475,8 @@ Handler = Callable[[ScriptedConnection, ReceivedCommand], Awaitable[None]]
 class ScriptedServer:
     """Runs ``script``, then passes every further command to ``handler`` (without
     a handler, a command after the script is an error).  ``greeting`` is sent
-    first when given.  Use as ``async with ScriptedServer(...) as server``;
+    first when given; ``max_buffer_size``: see :func:`memory_stream_pair`.
+    Use as ``async with ScriptedServer(...) as server``;
     the client connects with :attr:`client_stream`."""
 
     def __init__(
@@ -435,11 +487,12 @@ class ScriptedServer:
         greeting: bytes | None = None,
         continuation: bytes = b"+ Ready for literal data\r\n",
         utf8: bool = False,
+        max_buffer_size: float = math.inf,
     ) -> None:
         self.script = list(script)
         self.handler = handler
         self.greeting = greeting
-        client, server = memory_stream_pair()
+        client, server = memory_stream_pair(max_buffer_size)
         self.client_stream: MemoryByteStream = client
         self.conn = ScriptedConnection(server, continuation=continuation, utf8=utf8)
         self.error: BaseException | None = None
