@@ -32,7 +32,8 @@ class AuthState(enum.Enum):
     LOGOUT = "logout"
 
 
-# How far past the known part of the seq -> UID map a FETCH may extend it.
+# How many unknown (padding) entries FETCH responses may add to the seq -> UID
+# map of one selected mailbox, in all: 8 MB of list at most.
 _MAX_UID_GAP = 1 << 20
 
 
@@ -60,6 +61,8 @@ class MailboxState:
     # Kept up to date by the updates below, so largest_uid (asked at every
     # submit) does not scan a map of unknown UIDs.
     _last_known: int = field(default=-2, repr=False, compare=False)
+    # Unknown entries FETCH responses may still add to _uids (see on_fetch).
+    _padding_budget: int = field(default=_MAX_UID_GAP, repr=False, compare=False)
 
     def uid_for(self, seq: int) -> UID | None:
         """The UID of message ``seq``, if known."""
@@ -140,10 +143,16 @@ class MailboxState:
         if seq > self.exists:
             self.on_exists(seq)  # a server may FETCH before announcing EXISTS
         known = len(self._uids)
-        # A UID far beyond the known part of the map is not kept (only a hostile
-        # server sends one: each such FETCH would grow the map by gigabytes).
-        if uid is not None and known < seq <= known + _MAX_UID_GAP:
-            self._uids.extend([None] * (seq - known))
+        # A UID past the known part of the map pads it with unknown entries, out
+        # of a budget per mailbox: a legitimate jump (``FETCH 50000:*`` with
+        # nothing known yet) fits, while a hostile server jumping ahead line
+        # after line (each FETCH would add megabytes) exhausts it; past it, such
+        # UIDs are not kept.  Contiguous FETCH lines cost nothing.
+        if uid is not None and known < seq:
+            pad = seq - known - 1
+            if pad <= self._padding_budget:
+                self._padding_budget -= pad
+                self._uids.extend([None] * (seq - known))
         if seq > len(self._uids):
             pass
         elif uid is not None:

@@ -13,6 +13,7 @@ import pytest
 from fuzz.mutator import Mutator
 from fuzz.seeds import DICTIONARY, seeds
 from fuzz.targets import TARGETS, Finding, run_target
+from pipeimap.protocol._accel import speedups
 from pipeimap.protocol._parser import ResponseParser
 from pipeimap.protocol._types import UID
 from pipeimap.scheduler import Scheduler
@@ -24,6 +25,8 @@ CASES = sorted(REGRESSIONS.glob("*/*.bin"))
 def _needs(target: str) -> None:
     if target == "imapclient-diff":
         pytest.importorskip("imapclient")  # the independent parser (the bench extra)
+    if target == "c-vs-python" and speedups is None:
+        pytest.skip("the C accelerator (pipeimap.protocol._speedups) is not built")
 
 
 def test_regression_files_name_a_target() -> None:
@@ -168,3 +171,24 @@ def test_huge_exists_does_not_allocate_a_uid_map() -> None:
     mbox.on_expunge(1)
     assert mbox.exists == 0xFFFFFFFE
     assert mbox.uid_for(2) == UID(9)
+
+
+def test_fetches_jumping_ahead_cannot_grow_the_uid_map_without_bound() -> None:
+    """Each FETCH line far past the known map would pad it with megabytes of
+    unknown entries; the padding has one budget per mailbox."""
+    from pipeimap.scheduler import MailboxState
+
+    mbox = MailboxState("INBOX")
+    mbox.on_exists(0xFFFFFFFF)
+    step = 1 << 19
+    for i in range(1, 200):
+        mbox.on_fetch(i * step, UID(i), None)
+    assert len(mbox._uids) <= (1 << 20) + 200
+    # Contiguous lines after the jumps still get their UIDs.
+    mbox2 = MailboxState("INBOX")
+    mbox2.on_exists(300_000)
+    mbox2.on_fetch(200_000, UID(5), None)  # a legitimate jump: FETCH 200000:*
+    for seq in range(200_001, 200_101):
+        mbox2.on_fetch(seq, UID(seq), None)
+    assert mbox2.uid_for(200_000) == UID(5)
+    assert mbox2.uid_for(200_100) == UID(200_100)
