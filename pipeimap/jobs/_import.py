@@ -2,8 +2,14 @@
 into one mailbox, exactly once.
 
 Theory of operation.  The source is read in a worker thread, a *window* of
-messages at a time (``batch_count`` messages / ``batch_bytes`` bytes).  Each
-window goes through three gates:
+messages at a time (up to ``batch_count`` messages and half of ``batch_bytes``;
+the first windows are smaller -- 8, 16, 32... messages -- so that the server
+has work a few milliseconds after the mailbox is opened).  At most
+:data:`WINDOWS` windows are held in memory at once: one being read or checked
+while the other is on the wire or with the server; a window's memory is freed
+(only the ids, sizes and hashes are kept for the journal) when the server has
+answered its APPEND.  So the messages held are bounded by ``batch_bytes`` plus
+one message per window.  Each window goes through three gates:
 
 1. **Journal** (the job state file, :class:`~pipeimap.store.JobState`): a source
    message whose row says ``appended`` (under the mailbox's current UIDVALIDITY)
@@ -19,8 +25,9 @@ window goes through three gates:
 What passes is journalled ``pending`` (one durable SQLite commit per window)
 *before* any byte of it is sent, then appended: one MULTIAPPEND per window when
 the server offers MULTIAPPEND (Dovecot commits each APPEND on its own, so one
-MULTIAPPEND of many messages is about 3x faster than single APPENDs), several
-windows in flight at once; pipelined single APPENDs otherwise.  The client uses
+MULTIAPPEND of many messages is about 3x faster than single APPENDs), two
+windows in flight so that the next one is queued when the server finishes one;
+pipelined single APPENDs otherwise.  The client uses
 LITERAL+ / LITERAL- on its own.  After each tagged OK a committer task flips the
 rows to ``appended`` with the APPENDUID, several batches per durable commit.
 
@@ -49,12 +56,13 @@ and other account-level refusals end the job.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Container, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -62,7 +70,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ..client import AppendResult, Client
+from ..client import AppendResult, Batch, Client, SelectResult
 from ..errors import CommandError, InvalidArgumentError, StoreError
 from ..protocol._commands import AppendMessage
 from ..protocol._types import UID, Flag
@@ -75,10 +83,15 @@ from ._server import ServerSpec
 __all__ = ["ImportFailure", "ImportReport", "SourceFormat", "default_state_path", "import_mail"]
 
 SourceFormat = Literal["auto", "mbox", "maildir", "eml"]
-_Done = tuple[list[SourceMessage], AppendResult]  # a batch and the server's OK
+_Done = tuple[list[SourceMessage], AppendResult]  # a batch (without data) and the server's OK
 
 DEFAULT_BATCH_COUNT: Final = 100
 DEFAULT_BATCH_BYTES: Final = 8 * 1024 * 1024
+#: Windows of source messages held in memory at once (each up to half of
+#: ``batch_bytes``): one with the server, the next one read, checked and queued.
+WINDOWS: Final = 2
+#: Messages in the first window; each next window doubles, up to ``batch_count``.
+FIRST_WINDOW: Final = 8
 # Refusals about the account or the mailbox, not one message: splitting the batch
 # would only repeat them.
 _FATAL_CODES: Final = frozenset(
@@ -208,8 +221,10 @@ async def import_mail(
 
     ``source_format``: ``"mbox"``, ``"maildir"``, ``"eml"`` (a folder of .eml
     files) or ``"auto"``.  ``state_path``: the journal (SQLite; default
-    :func:`default_state_path`).  ``batch_count`` / ``batch_bytes`` bound one
-    MULTIAPPEND (and the messages held in memory per batch).  ``append_limit``
+    :func:`default_state_path`).  ``batch_count`` bounds the messages of one
+    MULTIAPPEND, ``batch_bytes`` the bytes of source messages held in memory
+    (two MULTIAPPENDs of at most half of it each are in flight; a bigger
+    message goes alone).  ``append_limit``
     caps the message size on top of what the server announces.  ``create``:
     create the mailbox when it does not exist (else fail).  Transient failures
     are retried under ``retry``; a permanent one raises, and the next run
@@ -329,19 +344,49 @@ class _ImportJob:
     async def step(self, server: ServerSpec, attempt: int) -> None:
         self.attempts = attempt
         async with server.connect() as client:
-            await self._ensure_mailbox(client)
-            self.limit = await self._append_limit(client)
+            if not self.create:
+                await self._ensure_mailbox(client)
             if await anyio.to_thread.run_sync(self._has_pending_rows):
+                if self.create:
+                    await self._ensure_mailbox(client)
+                self.limit = await self._append_limit(client)
                 await self._settle(client)
-            selected = await client.examine(self.mailbox)
+                selected = await client.examine(self.mailbox)
+            else:
+                selected = await self._open(client)
             self.uidvalidity = selected.uidvalidity
             await self.index.refresh(client, selected.uidvalidity, selected.exists)
             done = await anyio.to_thread.run_sync(self._load_journal)
             multi = client.has_capability("MULTIAPPEND")
             # Fewer batches in flight as retrying() lowers the depth after throttling.
             depth = server.pipeline_depth
-            self.workers = max(1, min(depth // 8, 4)) if multi else max(1, min(depth, 32))
+            self.workers = max(1, min(depth // 8, WINDOWS)) if multi else max(1, min(depth, 32))
             await self._pump(client, _CountingSkip(done, self.already), multi)
+
+    async def _open(self, client: Client) -> SelectResult:
+        """CREATE (when allowed), STATUS APPENDLIMIT (when offered) and EXAMINE,
+        pipelined: one round trip instead of three or four.  A CREATE refused
+        because the mailbox exists (``[ALREADYEXISTS]``, or any NO when the
+        EXAMINE behind it succeeds) is fine; sets :attr:`limit`."""
+        batch = Batch(client)
+        create = batch.create(self.mailbox) if self.create else None
+        status = None
+        if "APPENDLIMIT" in client.capabilities:
+            status = batch.status(self.mailbox, ["APPENDLIMIT"])
+        examine = batch.select(self.mailbox, readonly=True)
+        with contextlib.suppress(CommandError):  # looked at item by item below
+            await batch.run()
+        if create is not None:
+            if create.error is None:
+                self.created = True
+                self.progress.note(f"created mailbox {self.mailbox!r}")
+            elif examine.error is not None or not isinstance(create.error, CommandError):
+                raise create.error
+        selected = examine.value  # raises the EXAMINE's error
+        self.limit = self._limit_from(
+            client, status.value.appendlimit if status is not None else None
+        )
+        return selected
 
     def _has_pending_rows(self) -> bool:
         return any(
@@ -396,16 +441,20 @@ class _ImportJob:
     async def _append_limit(self, client: Client) -> int | None:
         """The smallest of the caller's limit, ``APPENDLIMIT=n`` and the mailbox's
         ``STATUS APPENDLIMIT`` (RFC 7889); ``None`` for no limit."""
+        mailbox_limit = None
+        if "APPENDLIMIT" in client.capabilities:
+            mailbox_limit = (await client.status(self.mailbox, ["APPENDLIMIT"])).appendlimit
+        return self._limit_from(client, mailbox_limit)
+
+    def _limit_from(self, client: Client, mailbox_limit: int | None) -> int | None:
         limits = [self.user_limit] if self.user_limit is not None else []
         for cap in client.capabilities:
             if cap.startswith("APPENDLIMIT="):
                 value = cap.partition("=")[2]
                 if value.isdigit():
                     limits.append(int(value))
-        if "APPENDLIMIT" in client.capabilities:
-            status = await client.status(self.mailbox, ["APPENDLIMIT"])
-            if status.appendlimit is not None:
-                limits.append(status.appendlimit)
+        if mailbox_limit is not None:
+            limits.append(mailbox_limit)
         return min(limits) if limits else None
 
     def _iterate(self, skip: Container[str]) -> Iterator[SourceMessage]:
@@ -419,9 +468,7 @@ class _ImportJob:
         """Reader -> batches -> ``workers`` APPEND tasks -> committer.  The first
         error stops reading and appending; what was confirmed is still committed."""
         errors: list[Exception] = []
-        batches_send, batches_recv = anyio.create_memory_object_stream[list[SourceMessage]](
-            self.workers
-        )
+        batches_send, batches_recv = anyio.create_memory_object_stream[_Batch]()
         done_send, done_recv = anyio.create_memory_object_stream[_Done](math.inf)
 
         async def guarded(fn: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -437,7 +484,10 @@ class _ImportJob:
             async with anyio.create_task_group() as outer:
                 outer.start_soon(guarded, self._commit_loop, done_recv)
                 async with done_send, anyio.create_task_group() as work:
-                    work.start_soon(guarded, self._produce, client, it, batches_send, multi)
+                    work.start_soon(
+                        guarded, self._produce, client, it, batches_send, multi,
+                        anyio.Semaphore(WINDOWS),
+                    )  # fmt: skip
                     for _ in range(self.workers):
                         work.start_soon(
                             guarded, self._append_loop, client, batches_recv.clone(),
@@ -467,25 +517,36 @@ class _ImportJob:
         self,
         client: Client,
         it: Iterator[SourceMessage],
-        out: ObjectSendStream[list[SourceMessage]],
+        out: ObjectSendStream[_Batch],
         multi: bool,
+        slots: anyio.Semaphore,
     ) -> None:
+        """Read, check and journal a window at a time, and hand it to the APPEND
+        tasks; a window holds one of the ``slots`` until the server has answered
+        every APPEND of it (that bounds the memory, see the module docs)."""
+        count = min(FIRST_WINDOW, self.batch_count)
+        size = max(1, self.batch_bytes // WINDOWS)
         async with out:
             while True:
-                window = await anyio.to_thread.run_sync(
-                    _take, it, self.batch_count, self.batch_bytes
-                )
+                await slots.acquire()
+                window = await anyio.to_thread.run_sync(_take, it, count, size)
                 if not window:
+                    slots.release()
                     return
+                count = min(2 * count, self.batch_count)
                 todo = await self._decide(client, window)
+                del window
                 if not todo:
+                    slots.release()
                     continue
                 await anyio.to_thread.run_sync(self._journal_pending, todo)
+                held = _Held(slots, 1 if multi else len(todo))
                 if multi:
-                    await out.send(todo)
+                    await out.send(_Batch(todo, held))
                 else:
                     for m in todo:
-                        await out.send([m])
+                        await out.send(_Batch([m], held))
+                del todo
 
     async def _decide(self, client: Client, window: list[SourceMessage]) -> list[SourceMessage]:
         """Gates 2 and 3 of the module docs; settles ``pending`` rows found on the server."""
@@ -542,12 +603,18 @@ class _ImportJob:
     async def _append_loop(
         self,
         client: Client,
-        batches: ObjectReceiveStream[list[SourceMessage]],
+        batches: ObjectReceiveStream[_Batch],
         done: MemoryObjectSendStream[_Done],
     ) -> None:
         async with batches, done:
-            async for batch in batches:
-                await self._append(client, batch, done)
+            async for item in batches:
+                held, messages = item.held, item.messages
+                del item  # so that the messages are freed once appended (not at the next one)
+                try:
+                    await self._append(client, messages, done)
+                finally:
+                    messages.clear()
+                    held.release()
 
     async def _append(
         self,
@@ -574,7 +641,9 @@ class _ImportJob:
                 self.failures[sid] = f"{exc.status} {code}{exc.text}"
             self.progress.note(f"{sid}: the server refused it: {exc}")
             return
-        done.send_nowait((batch, result))  # unbounded: never blocks, never cancelled
+        # Only what the journal and the content index need is kept from here on.
+        light = [replace(m, data=b"") for m in batch]
+        done.send_nowait((light, result))  # unbounded: never blocks, never cancelled
 
     async def _commit_loop(self, done: MemoryObjectReceiveStream[_Done]) -> None:
         async for first in done:  # _pump closes the stream after a last drain
@@ -627,6 +696,29 @@ class _ImportJob:
             uidvalidity=self.uidvalidity,
             append_limit=self.limit,
         )
+
+
+class _Held:
+    """One window's slot: released when the server has answered all ``parts``
+    APPENDs of the window (one MULTIAPPEND, or one APPEND per message)."""
+
+    __slots__ = ("_parts", "_slots")
+
+    def __init__(self, slots: anyio.Semaphore, parts: int) -> None:
+        self._slots, self._parts = slots, parts
+
+    def release(self) -> None:
+        self._parts -= 1
+        if self._parts == 0:
+            self._slots.release()
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """What one APPEND task sends: messages of one window."""
+
+    messages: list[SourceMessage]
+    held: _Held
 
 
 def _drain(stream: MemoryObjectReceiveStream[_Done]) -> list[_Done]:

@@ -154,20 +154,23 @@ class _Writer:
         self._pieces.append((data, sensitive, False, True))
 
     def fragments(self) -> tuple[Fragment, ...]:
+        # Pieces are joined once per fragment (one copy of an APPEND's messages,
+        # not a growing bytearray plus a bytes() copy of it).
         out: list[Fragment] = []
-        buf = bytearray()
+        buf: list[bytes] = []
         buf_sensitive = False
         for data, sensitive, wait, _lit in self._pieces:
             if buf and sensitive != buf_sensitive:
-                out.append(Fragment(bytes(buf), False, buf_sensitive))
-                buf = bytearray()
+                out.append(Fragment(b"".join(buf), False, buf_sensitive))
+                buf = []
             buf_sensitive = sensitive
-            buf += data
+            if data:
+                buf.append(data)
             if wait:
-                out.append(Fragment(bytes(buf), True, buf_sensitive))
-                buf = bytearray()
+                out.append(Fragment(b"".join(buf), True, buf_sensitive))
+                buf = []
         if buf:
-            out.append(Fragment(bytes(buf), False, buf_sensitive))
+            out.append(Fragment(b"".join(buf), False, buf_sensitive))
         return tuple(out)
 
     # --- argument encoders ----------------------------------------------------

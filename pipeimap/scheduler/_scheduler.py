@@ -263,7 +263,9 @@ def _encode_once(command: c.Command, opts: EncodeOptions) -> tuple[EncodingInfo,
     so that writing it later only swaps the tag in instead of encoding it again.
     A line with a single CRLF, at its end, holds no literal (a literal's header
     ends in CRLF, and quoted strings cannot hold one)."""
-    if with_uid_item(command) is command:
+    # An APPEND always carries literals: encoding (copying) its messages here only
+    # to find that out would cost a full copy and scan of them.
+    if with_uid_item(command) is command and not isinstance(command, c.Append):
         frags = serialize(PLACEHOLDER_TAG, command, opts)
         if len(frags) == 1:
             f = frags[0]

@@ -41,24 +41,31 @@ PLACEHOLDER_TAG = "A0000"
 
 
 class _Batch:
-    __slots__ = ("cids", "data", "spans")
+    # Pieces joined once at the end (a lone piece, e.g. one big APPEND, is not
+    # copied at all) rather than grown in a bytearray and copied again.
+    __slots__ = ("cids", "pieces", "size", "spans")
 
     def __init__(self) -> None:
-        self.data = bytearray()
+        self.pieces: list[bytes] = []
+        self.size = 0
         self.spans: list[tuple[int, int]] = []
         self.cids: list[CommandId] = []
 
     def add(self, frag: Fragment, cid: CommandId) -> None:
+        n = len(frag.data)
         if frag.sensitive:
-            self.spans.append((len(self.data), len(self.data) + len(frag.data)))
-        self.data += frag.data
+            self.spans.append((self.size, self.size + n))
+        if n:
+            self.pieces.append(frag.data)
+            self.size += n
         if cid not in self.cids:
             self.cids.append(cid)
 
     def result(self) -> WriteBatch | None:
-        if not self.data:
+        if not self.size:
             return None
-        return WriteBatch(bytes(self.data), tuple(self.spans), tuple(self.cids))
+        data = self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
+        return WriteBatch(bytes(data), tuple(self.spans), tuple(self.cids))
 
 
 class WriteLayer(CompletionLayer):
@@ -80,7 +87,7 @@ class WriteLayer(CompletionLayer):
         if self._wire_blocked():
             return batch.result()
         limit = self.options.max_write_bytes
-        while len(batch.data) < limit:
+        while batch.size < limit:
             entry = self._pick()
             if entry is None:
                 break

@@ -1,7 +1,7 @@
 """Readers of local mail for ``pipeimap import``: mbox files, Maildirs, .eml folders.
 
 Each reader is a generator of :class:`SourceMessage`, one message in memory at a
-time -- an mbox is streamed line by line, never loaded whole.  Messages come out
+time -- an mbox is streamed a chunk at a time, never loaded whole.  Messages come out
 ready for APPEND: line ends normalised to CRLF (RFC 9051 section 6.3.12 wants
 CRLF; a mail library on disk usually has LF), mbox quoting removed, and the
 mbox bookkeeping headers (``Status``, ``X-Status``, ``X-Keywords``,
@@ -23,17 +23,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import BinaryIO, Final, Literal
 
 from ..errors import StoreError
 from ..protocol._types import Flag
 from ._common import FORWARDED, from_timestamp
 from ._maildir import flags_from_info
-from ._mboxrd import iter_pieces, parse_from_date, unquote
+from ._mboxrd import parse_from_date, unquote
 
 __all__ = ["SourceMessage", "iter_eml_folder", "iter_maildir", "iter_mbox", "normalize_crlf"]
 
-_EOL_RE: Final = re.compile(rb"\r?\n")
 # A From_ line: "From <sender> [Day] Mon dd hh:mm" -- stricter than "From " so that
 # an unquoted "From " in a sloppily written body does not split a message.
 _FROM_LINE_RE: Final = re.compile(
@@ -68,7 +67,9 @@ class SourceMessage:
 
 def normalize_crlf(data: bytes) -> bytes:
     """LF or CRLF line ends -> CRLF (a lone CR is left alone)."""
-    return _EOL_RE.sub(b"\r\n", data)
+    # Two bytes.replace() passes are about 5x faster than a regular expression
+    # substitution at every line end; "\r\r\n" stays "\r\r\n" either way.
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _header_end(data: bytes) -> int:
@@ -188,58 +189,136 @@ def iter_mbox(
     ``>+From `` line; for mboxo files that is right for every line the writer
     quoted).  The internal date is the From_ line's date, else the Date header.
     Messages whose source id is in ``skip`` are passed over without being
-    decoded.  Memory is bounded by the largest message, not the file.
+    decoded (or even kept in memory).  Memory is bounded by the largest message
+    plus about two ``chunk_size`` reads, not by the file.
     """
     p = Path(path).resolve()
     with p.open("rb") as f:
-        start = -1
-        date: datetime | None = None
-        parts: list[bytes] = []
-        in_from = False
-        for offset, piece, at_start in iter_pieces(f, chunk_size):
-            if in_from:
-                in_from = not piece.endswith(b"\n")
+        for offset, from_line, parts in _mbox_spans(f, chunk_size, p, skip):
+            source_id = f"mbox:{p}:{offset}"
+            if parts is None:
                 continue
-            is_sep = (
-                at_start
-                and piece.startswith(b"From ")
-                and (offset == 0 or _FROM_LINE_RE.match(piece) is not None)
-            )
-            if is_sep:
-                if start >= 0:
-                    msg = _finish_mbox(p, start, date, parts, skip, strip_status)
-                    if msg is not None:
-                        yield msg
-                start, date, parts = offset, parse_from_date(piece), []
-                in_from = not piece.endswith(b"\n")
-            elif start >= 0:
-                parts.append(piece)
-            elif piece.strip():
-                raise StoreError(f"{p} is not an mbox file (no From_ line at byte {offset})")
-        if start >= 0:
-            msg = _finish_mbox(p, start, date, parts, skip, strip_status)
-            if msg is not None:
-                yield msg
+            yield _finish_mbox(source_id, parse_from_date(from_line), parts, strip_status)
+
+
+class _Buffer:
+    """A window on a binary file: ``buf`` holds the file from offset ``base``."""
+
+    __slots__ = ("base", "buf", "chunk", "eof", "f")
+
+    def __init__(self, f: BinaryIO, chunk: int) -> None:
+        self.f, self.chunk = f, max(chunk, 64)
+        self.buf, self.base, self.eof = b"", 0, False
+
+    def more(self, drop: int) -> bool:
+        """Forget ``buf[:drop]`` and read one more chunk; False at the end of the file."""
+        block = b"" if self.eof else self.f.read(self.chunk)
+        self.eof = not block
+        self.base += drop
+        self.buf = self.buf[drop:] + block
+        return bool(block)
+
+    def line(self, pos: int) -> bytes:
+        """The line starting at ``pos`` with its LF, at most ``chunk`` bytes of it
+        (what ``readline(chunk)`` would return)."""
+        while True:
+            nl = self.buf.find(b"\n", pos, pos + self.chunk)
+            if nl >= 0:
+                return self.buf[pos : nl + 1]
+            if len(self.buf) - pos >= self.chunk or not self.more(0):
+                return self.buf[pos : pos + self.chunk]
+
+    def past_line(self, pos: int) -> int:
+        """Where the line at ``pos`` ends (after its LF), reading on as needed;
+        whatever lies before that is dropped when more must be read."""
+        while True:
+            nl = self.buf.find(b"\n", pos)
+            if nl >= 0:
+                return nl + 1
+            if not self.more(len(self.buf)):
+                return len(self.buf)
+            pos = 0
+
+
+def _is_from_line(line: bytes, offset: int) -> bool:
+    return line.startswith(b"From ") and (offset == 0 or _FROM_LINE_RE.match(line) is not None)
+
+
+def _mbox_spans(
+    f: BinaryIO, chunk: int, path: Path, skip: Container[str]
+) -> Iterator[tuple[int, bytes, list[bytes] | None]]:
+    """``(offset of the From_ line, its first chunk, the message's pieces)`` per
+    message; the pieces are ``None`` for a message whose id is in ``skip``.
+
+    The file is read a chunk at a time and searched for ``"\\nFrom "`` with
+    ``bytes.find`` (only a line start can begin a From_ line), which is several
+    times faster than looking at every line in Python.
+    """
+    b = _Buffer(f, chunk)
+    b.more(0)
+    pos = 0
+    # Before the first From_ line: only blank lines are allowed.
+    at_start = True
+    while True:
+        line = b.line(pos)
+        if not line:
+            return
+        if at_start and _is_from_line(line, b.base + pos):
+            break
+        if line.strip():
+            raise StoreError(f"{path} is not an mbox file (no From_ line at byte {b.base + pos})")
+        pos += len(line)
+        at_start = line.endswith(b"\n")
+        if pos > b.chunk:
+            b.more(pos)
+            pos = 0
+    while True:  # pos: the start of a From_ line
+        offset, from_line = b.base + pos, b.line(pos)
+        keep = f"mbox:{path}:{offset}" not in skip
+        parts: list[bytes] = []
+        pos = b.past_line(pos)
+        scan = max(pos - 1, 0)  # from the From_ line's LF: the next line may be a From_ line
+        while True:
+            i = b.buf.find(b"\nFrom ", scan)
+            if i < 0:
+                if b.eof:
+                    if keep:
+                        parts.append(b.buf[pos:])
+                    yield offset, from_line, parts if keep else None
+                    return
+                # Keep the last bytes: they may begin a "\nFrom " that the next chunk
+                # ends (and one more, a LF that makes the next chunk's start a line start).
+                cut = max(pos, len(b.buf) - 5)
+                if keep:
+                    parts.append(b.buf[pos:cut])
+                drop = max(cut - 1, 0)
+                b.more(drop)
+                pos, scan = cut - drop, 0
+                continue
+            start = i + 1
+            if _is_from_line(b.line(start), b.base + start):
+                if keep:
+                    parts.append(b.buf[pos:start])
+                yield offset, from_line, parts if keep else None
+                pos = start
+                break
+            scan = start
 
 
 def _finish_mbox(
-    path: Path,
-    offset: int,
-    date: datetime | None,
-    parts: list[bytes],
-    skip: Container[str],
-    strip_status: bool,
-) -> SourceMessage | None:
-    source_id = f"mbox:{path}:{offset}"
-    if source_id in skip:
-        return None
+    source_id: str, date: datetime | None, parts: list[bytes], strip_status: bool
+) -> SourceMessage:
     raw = b"".join(parts)
+    parts.clear()
     # The blank line before the next From_ separates messages; it is not content.
     if raw.endswith(b"\r\n\r\n"):
         raw = raw[:-2]
     elif raw.endswith(b"\n\n"):
         raw = raw[:-1]
-    data = normalize_crlf(unquote(raw))
+    if b">From " in raw:  # else there is nothing to unquote (a rare line in most mail)
+        raw = unquote(raw)
+    data = normalize_crlf(raw)
+    del raw
     flags: set[Flag] = set()
     if strip_status:
         data, flags = _strip_status(data)
