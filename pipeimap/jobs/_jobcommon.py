@@ -10,13 +10,16 @@ together with the current chunk's bodies, so the server has work queued while
 we consume.  The job never waits for one command while a body stream is in
 flight (see :func:`_receive`): the paused reader could hold that answer behind
 the unconsumed bodies for ever.  The network task turns body chunks into
-items on a bounded memory channel; a writer task takes whatever items are
-queued and hands them to a worker thread in one call, which streams them
-through the store's writer (temp file, fsync, rename), then
-``store.flush()`` (directory entries durable), then records the batch in
-the state DB in one transaction.  So the disk works while the network
-receives, memory is bounded by the channel and the stream budget, and the
-order *file committed -> flushed -> row committed* makes a kill at any point
+items on a memory channel bounded in items and bytes; a writer task takes
+whatever items are queued and hands them to a worker thread in one call,
+which streams them through the store's writer (temp file, fsync, rename --
+with fsync on, each file's fsync and rename run on a small pool of commit
+threads, so a batch's fsyncs share journal commits), waits for every commit
+of the batch, then ``store.flush()`` (directory entries durable), then
+records the batch in the state DB in one transaction.  So the disk works
+while the network receives, memory is bounded by the channel and the stream
+budget, and the order *file fsynced -> renamed -> flushed -> row committed*
+makes a kill at any point
 resumable: a file without a row is found again under its deterministic
 name ``<uidvalidity>_<uid>`` (Maildir, .eml) or cut off by
 ``MboxStore.recover`` (mbox: its committed size is saved with the rows).
@@ -27,7 +30,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -79,7 +82,13 @@ DEFAULT_SKIP_SPECIAL_USE: Final = ("\\All", "\\Flagged", "\\Important")
 MBOX_MARKERS: Final = "mbox"
 
 _QUEUE_ITEMS: Final = 64  # body pieces between network and disk (each <= 256 KiB)
+#: ... and at most this many bytes of them (64 pieces of a big message would be 16 MiB):
+#: with the stream budget, a download holds at most about budget + 2 x this in memory
+#: (the reader's buffer, the queue, and the batch being written).
+_QUEUE_BYTES = 2 * 1024 * 1024
 _BATCH_ITEMS: Final = 256  # most items one worker-thread call takes
+_COMMIT_THREADS: Final = 16  # concurrent fsync + rename of a batch's files (fsync on)
+_COMMITS_PENDING: Final = 64  # most files of one writer waiting for their commit
 _STREAM_BUDGET = STREAM_BUDGET  # body bytes the reader buffers ahead of the job (tests lower it)
 
 
@@ -301,7 +310,16 @@ class _Piece:
 
 class _DiskWriter:
     """Runs in worker threads, one call at a time: writes pieces, commits files,
-    records them (see the module docstring for the order)."""
+    records them (see the module docstring for the order).
+
+    Group commit: with ``fsync`` on, a Maildir or .eml message's commit -- fsync
+    of the temp file, rename -- runs on a small thread pool while this thread
+    writes the next messages, and the batch is recorded once every one of its
+    commits is done, after ``store.flush()``.  Concurrent fsyncs share the file
+    system's journal commits (on ext4 a batch costs a few journal flushes, not
+    one per message), and each file is still durable before its rename, every
+    rename before the directory fsync, and that before the state row.
+    """
 
     def __init__(
         self,
@@ -322,9 +340,17 @@ class _DiskWriter:
         self._writer: MessageWriter | None = None
         self._current: _Piece | None = None
         self._before_record = before_record
+        # mbox appends to one locked file: its commits stay on this thread.
+        parallel = job.fsync and isinstance(self.store, (MaildirStore, EmlStore))
+        self._committers = (
+            ThreadPoolExecutor(max_workers=_COMMIT_THREADS, thread_name_prefix="pipeimap-commit")
+            if parallel
+            else None
+        )
 
     def process(self, pieces: list[_Piece]) -> tuple[int, int]:
         records: list[MessageRecord] = []
+        pending: deque[Future[MessageRecord]] = deque()
         nbytes = 0
         try:
             for p in pieces:
@@ -336,18 +362,31 @@ class _DiskWriter:
                 self._writer.write(p.data)
                 nbytes += len(p.data)
                 if p.last:
-                    records.append(self._close())
+                    if self._committers is None:
+                        records.append(self._close())
+                        continue
+                    # (bounded: each pending commit holds an open file)
+                    if len(pending) >= _COMMITS_PENDING:
+                        records.append(pending.popleft().result())
+                    pending.append(self._committers.submit(self._commit, *self._detach()))
         finally:
+            error: BaseException | None = None
+            for future in pending:  # wait for all, keep those that committed
+                try:
+                    records.append(future.result())
+                except BaseException as exc:  # noqa: PERF203
+                    error = error or exc
             if records:
                 self._record(records)
+        if error is not None:
+            raise error
         return len(records), nbytes
 
     def _open(self, p: _Piece) -> None:
         meta = p.meta
-        flags = normalize_flags(meta.flags or ()) if meta is not None else frozenset()
         cm = self.store.open_writer(
             self.mailbox,
-            flags=flags,
+            flags=_flags_of(meta),
             internaldate=meta.internaldate if meta is not None else None,
             name=message_name(self.uidvalidity, p.uid),
         )
@@ -356,17 +395,27 @@ class _DiskWriter:
         self._current = p
 
     def _close(self) -> MessageRecord:
+        return self._commit(*self._detach())
+
+    def _detach(self) -> tuple[AbstractContextManager[MessageWriter], MessageWriter, _Piece]:
+        """Take the complete current message off this writer (to commit it)."""
         assert self._cm is not None
         assert self._writer is not None
         assert self._current is not None
         cm, writer, p = self._cm, self._writer, self._current
         self._cm = self._writer = self._current = None
+        return cm, writer, p
+
+    @staticmethod
+    def _commit(
+        cm: AbstractContextManager[MessageWriter], writer: MessageWriter, p: _Piece
+    ) -> MessageRecord:
         cm.__exit__(None, None, None)
         meta = p.meta
         return MessageRecord(
             uid=p.uid,
             key=writer.key,
-            flags=normalize_flags(meta.flags or ()) if meta is not None else frozenset(),
+            flags=_flags_of(meta),
             modseq=int(meta.modseq) if meta is not None and meta.modseq is not None else None,
             size=writer.size,
             internaldate=meta.internaldate if meta is not None else None,
@@ -388,6 +437,8 @@ class _DiskWriter:
     async def close(self) -> None:
         await self.run(self.abort)
         await anyio.to_thread.run_sync(self._thread.shutdown)
+        if self._committers is not None:
+            await anyio.to_thread.run_sync(self._committers.shutdown)
 
     def abort(self) -> None:
         """Drop a half-written message (its temp file goes; nothing is visible)."""
@@ -395,6 +446,10 @@ class _DiskWriter:
         if cm is not None:
             exc = RuntimeError("download interrupted")
             cm.__exit__(type(exc), exc, None)
+
+
+def _flags_of(meta: FetchedMessage | None) -> frozenset[Flag]:
+    return normalize_flags(meta.flags or ()) if meta is not None else frozenset()
 
 
 #: Tests set this to simulate a crash between a file's commit and its state row.
@@ -420,13 +475,14 @@ async def download(
     if modseq:
         items += ("MODSEQ",)
     send, receive = anyio.create_memory_object_stream[_Piece](max_buffer_size=_QUEUE_ITEMS)
+    gate = _ByteGate(_QUEUE_BYTES)
     totals = [0, 0]
     errors: list[BaseException] = []
 
     async def network(scope: anyio.CancelScope) -> None:
         try:
             async with send:
-                await _receive(client, uid_chunks(uids, job.chunk), items, send)
+                await _receive(client, uid_chunks(uids, job.chunk), items, send, gate)
         except anyio.BrokenResourceError:
             scope.cancel()  # the disk side failed; its error is the one to raise
         except Exception as exc:
@@ -435,7 +491,7 @@ async def download(
 
     async def disk(scope: anyio.CancelScope) -> None:
         try:
-            await _write(receive, writer, totals, job.progress)
+            await _write(receive, gate, writer, totals, job.progress)
         except Exception as exc:
             errors.append(exc)
             scope.cancel()
@@ -448,11 +504,32 @@ async def download(
     return totals[0], totals[1]
 
 
+class _ByteGate:
+    """Bounds the body bytes queued between the network task and the disk task
+    (both on the event loop: no lock).  One piece always passes, however large."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.queued = 0
+        self._room = anyio.Event()
+
+    async def enter(self, nbytes: int) -> None:
+        while self.queued and self.queued + nbytes > self.limit:
+            await self._room.wait()
+        self.queued += nbytes
+
+    def leave(self, nbytes: int) -> None:
+        self.queued -= nbytes
+        self._room.set()
+        self._room = anyio.Event()
+
+
 async def _receive(
     client: Client,
     chunks: list[UIDSet],
     items: tuple[str, ...],
     send: MemoryObjectSendStream[_Piece],
+    gate: _ByteGate,
 ) -> None:
     # The body stream has a byte budget: once the job falls behind, the reader
     # stops reading, and any answer queued behind those bodies on the wire is
@@ -488,18 +565,22 @@ async def _receive(
                         client.fetch(pending.popleft(), items)
                     )
                 if bodies is not None:
-                    await _forward(bodies, meta, send)
+                    await _forward(bodies, meta, send, gate)
     finally:
         with anyio.CancelScope(shield=True):
             await meta_stack.aclose()
 
 
 async def _forward(
-    bodies: BodyStream, meta: dict[UID, FetchedMessage], send: MemoryObjectSendStream[_Piece]
+    bodies: BodyStream,
+    meta: dict[UID, FetchedMessage],
+    send: MemoryObjectSendStream[_Piece],
+    gate: _ByteGate,
 ) -> None:
     async for chunk in bodies:
         if chunk.uid is None:
             raise ProtocolError("the server sent a body without its UID")
+        await gate.enter(len(chunk.data))
         await send.send(
             _Piece(chunk.uid, meta.get(chunk.uid), chunk.data, chunk.offset == 0, chunk.last)
         )
@@ -507,6 +588,7 @@ async def _forward(
 
 async def _write(
     receive: MemoryObjectReceiveStream[_Piece],
+    gate: _ByteGate,
     writer: _DiskWriter,
     totals: list[int],
     progress: Progress,
@@ -520,6 +602,7 @@ async def _write(
                         batch.append(receive.receive_nowait())
                     except (anyio.WouldBlock, anyio.EndOfStream):  # noqa: PERF203
                         break
+                gate.leave(sum(len(p.data) for p in batch))
                 messages, nbytes = await writer.run(writer.process, batch)
                 totals[0] += messages
                 totals[1] += nbytes

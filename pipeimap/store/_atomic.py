@@ -26,6 +26,7 @@ __all__ = ["TEMP_MARKER", "TempFile", "TempFileWriter", "unique_suffix"]
 #: its own leftovers from a concurrent MDA's files in progress.
 TEMP_MARKER = ".pipeimap-tmp"
 _counter = itertools.count()
+_UTIME_FD = os.utime in os.supports_fd
 
 
 def unique_suffix() -> str:
@@ -33,32 +34,47 @@ def unique_suffix() -> str:
 
 
 class TempFile:
-    """An exclusively created temp file; ``finish()`` it, then rename, or ``discard()``."""
+    """An exclusively created temp file; ``finish()`` it, then rename, or ``discard()``.
+
+    Written through its descriptor (``os.write``), not a buffered file object:
+    the pieces are large already, and opening a file object costs three more
+    system calls per message (fstat, isatty, lseek).
+    """
 
     def __init__(self, directory: Path, stem: str, *, fsync: bool) -> None:
         self.path = directory / f"{stem}{TEMP_MARKER}.{unique_suffix()}"
         self._fsync = fsync
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._file = os.fdopen(fd, "wb")
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
-        if chunk:
-            self._file.write(chunk)
-            self.size += len(chunk)
+        if self._fd is None:
+            raise ValueError("write to a finished or discarded temp file")
+        view = memoryview(chunk)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.size += len(chunk)
 
     def finish(self, mtime: float | None) -> None:
-        """Flush and fsync the data, close, and set the mtime."""
-        self._file.flush()
+        """Set the mtime, fsync the file (data and mtime), close."""
+        fd = self._fd
+        if fd is None:
+            raise ValueError("the temp file is finished or discarded already")
+        by_fd = mtime is not None and _UTIME_FD
+        if mtime is not None and by_fd:
+            os.utime(fd, (mtime, mtime))  # before the fsync, which then covers it
         if self._fsync:
-            os.fsync(self._file.fileno())
-        self._file.close()
-        if mtime is not None:
+            os.fsync(fd)
+        self._fd = None
+        os.close(fd)
+        if mtime is not None and not by_fd:
             os.utime(self.path, (mtime, mtime))
 
     def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 

@@ -107,6 +107,11 @@ class MaildirStore:
         self._lock = threading.RLock()
         self._index: dict[str, dict[str, tuple[str, str]]] = {}  # dir -> name -> (sub, file)
         self._dirty: set[Path] = set()
+        # Per-message work that need not be per message: a mailbox's folder name
+        # (modified UTF-7 encoding) and its tmp/new/cur check are computed once.
+        self._folders: dict[str, str] = {}  # mailbox -> folder dir
+        self._ensured: set[str] = set()  # folder dirs known to have tmp/ new/ cur/
+        self._paths: dict[str, Path] = {}  # folder dir (or "<dir>/tmp", "<dir>/cur") -> path
         self._host = (
             (platform.node() or "localhost").replace("/", "\\057").replace(info_separator, "\\072")
         )
@@ -116,16 +121,32 @@ class MaildirStore:
 
     def folder_dir(self, mailbox: str) -> str:
         """The folder's directory name: ``"."`` for INBOX, else ``".A.B"``."""
-        parts = split_mailbox(mailbox, self.separator)
-        if parts == ["INBOX"]:
-            return _ROOT
-        return "." + ".".join(encode_folder_component(p) for p in parts)
+        folder = self._folders.get(mailbox)
+        if folder is None:
+            parts = split_mailbox(mailbox, self.separator)
+            if parts == ["INBOX"]:
+                folder = _ROOT
+            else:
+                folder = "." + ".".join(encode_folder_component(p) for p in parts)
+            self._folders[mailbox] = folder
+        return folder
 
     def folder_path(self, mailbox: str) -> Path:
         return self._dir_path(self.folder_dir(mailbox))
 
     def _dir_path(self, folder: str) -> Path:
-        return self.root if folder == _ROOT else self.root / folder
+        path = self._paths.get(folder)
+        if path is None:
+            path = self._paths[folder] = self.root if folder == _ROOT else self.root / folder
+        return path
+
+    def _sub_path(self, folder: str, sub: str) -> Path:
+        """``<folder>/tmp`` or ``<folder>/cur`` (cached: made per message otherwise)."""
+        key = f"{folder}/{sub}"
+        path = self._paths.get(key)
+        if path is None:
+            path = self._paths[key] = self._dir_path(folder) / sub
+        return path
 
     def _mailbox_name(self, folder: str) -> str:
         if folder == _ROOT:
@@ -142,6 +163,12 @@ class MaildirStore:
         path = self.folder_path(mailbox)
         self._ensure(path)
         return path
+
+    def _ensure_folder(self, folder: str, path: Path, *, again: bool = False) -> None:
+        """``_ensure`` once per folder and store (``again``: it vanished meanwhile)."""
+        if again or folder not in self._ensured:
+            self._ensure(path)
+            self._ensured.add(folder)
 
     def mailboxes(self) -> list[str]:
         """Every folder of the tree as a mailbox name (INBOX first)."""
@@ -195,9 +222,16 @@ class MaildirStore:
         mtime = to_timestamp(internaldate)
         folder = self.folder_dir(mailbox)
         path = self._dir_path(folder)
-        self._ensure(path)
+        self._ensure_folder(folder, path)
         stem = name if name is not None else self._new_name()
-        with TempFile(path / "tmp", stem, fsync=self._fsync) as temp:
+        tmp = self._sub_path(folder, "tmp")
+        try:
+            temp = TempFile(tmp, stem, fsync=self._fsync)
+        except FileNotFoundError:
+            # The folder was removed since we made it (by hand, by a mail client).
+            self._ensure_folder(folder, path, again=True)
+            temp = TempFile(tmp, stem, fsync=self._fsync)
+        with temp:
             writer = MaildirWriter(temp)
             yield writer
             temp.finish(mtime)
@@ -228,9 +262,17 @@ class MaildirStore:
                 temp.discard()
                 return key
             filename = f"{stem}{self._info}{info_from_flags(flags)}"
-            os.rename(temp.path, path / "cur" / filename)
+            cur = self._sub_path(folder, "cur")
+            target = os.path.join(cur, filename)
+            try:
+                os.rename(temp.path, target)
+            except FileNotFoundError:
+                if not temp.path.exists():
+                    raise
+                self._ensure_folder(folder, path, again=True)  # cur/ was removed meanwhile
+                os.rename(temp.path, target)
             index[stem] = ("cur", filename)
-            self._dirty.add(path / "cur")
+            self._dirty.add(cur)
         return key
 
     def flush(self) -> None:

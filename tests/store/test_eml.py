@@ -45,7 +45,10 @@ def test_recover_removes_interrupted_temp_files(tmp_path: Path) -> None:
     writer_cm = store.open_writer("INBOX", name="9_9")
     w = writer_cm.__enter__()
     w.write(b"partial")
-    w._temp._file.close()  # killed
+    fd = w._temp._fd
+    assert fd is not None
+    os.close(fd)  # killed
+    w._temp._fd = None
     assert list(store.iter_messages("INBOX")) == []
     report = EmlStore(tmp_path).recover()
     assert len(report.removed_temp_files) == 1

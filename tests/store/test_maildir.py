@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -134,7 +135,10 @@ def test_recover_removes_own_tmp_files_and_old_foreign_ones(tmp_path: Path) -> N
     foreign_old.write_bytes(b"abandoned long ago")
     old = time.time() - 40 * 3600
     os.utime(foreign_old, (old, old))
-    w._temp._file.close()  # the process "died": the descriptor is gone
+    fd = w._temp._fd
+    assert fd is not None
+    os.close(fd)  # the process "died": the descriptor is gone
+    w._temp._fd = None
 
     fresh = MaildirStore(tmp_path)
     report = fresh.recover()
@@ -164,3 +168,19 @@ def test_flush_and_open(tmp_path: Path) -> None:
     md.flush()
     with md.open(key) as f:
         assert f.read() == b"abc"
+
+
+@pytest.mark.parametrize("removed", ["folder", "cur", "tmp"])
+def test_a_folder_removed_meanwhile_is_made_again(tmp_path: Path, removed: str) -> None:
+    # The store checks a folder's tmp/ new/ cur/ once, not per message: a folder
+    # (or part of it) removed behind its back is made again on the next delivery.
+    store = MaildirStore(tmp_path, fsync=False)
+    first = store.deliver("Lists/dev", b"Subject: one\r\n\r\n1\r\n", name=message_name(5, 1))
+    folder = store.folder_path("Lists/dev")
+    shutil.rmtree(folder if removed == "folder" else folder / removed)
+    second = store.deliver("Lists/dev", b"Subject: two\r\n\r\n2\r\n", name=message_name(5, 2))
+    assert store.read(second) == b"Subject: two\r\n\r\n2\r\n"
+    assert all((folder / sub).is_dir() for sub in ("tmp", "new", "cur"))
+    assert (folder / "maildirfolder").exists()
+    assert set(store.list_keys("Lists/dev")) == ({second} if removed != "tmp" else {first, second})
+    assert store.mailboxes() == ["INBOX", "Lists/dev"]
