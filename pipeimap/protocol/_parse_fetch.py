@@ -36,8 +36,12 @@ _PARTIAL: Final = re.compile(r"<\s*([0-9]+)(?:\s*\.\s*[0-9]+)?\s*>", re.ASCII)
 
 # A body item name right before a literal announcement (used by the framer to
 # decide whether to stream; checked on the text just before ``{n}``).
+# A section holds no bracket, so "[^][]" keeps a match from starting at an earlier
+# "BODY[" inside a quoted string (a BODYSTRUCTURE's "BODY[" encoding), and the
+# name must start a token.
 BODY_LITERAL_ITEM: Final = re.compile(
-    rb"(?i)((?:BODY|BINARY)(?:\.PEEK)?\[[^\]]*\](?:<[0-9.]+>)?|RFC822(?:\.HEADER|\.TEXT)?) *\Z"
+    rb"(?i)(?<![^\s(])"
+    rb"((?:BODY|BINARY)(?:\.PEEK)?\[[^\]\[]*\](?:<[0-9.]+>)?|RFC822(?:\.HEADER|\.TEXT)?) *\Z"
 )
 
 
@@ -108,7 +112,10 @@ def _number(v: Value, rule: str) -> int:
 
 
 def _uid(v: Value) -> UID:
-    n = _number(v, "uniqueid")
+    # (_number inlined)
+    if not (v.__class__ is str and v.isdigit() and v.isascii() and len(v) <= 20):
+        raise FetchError("uniqueid", f"expected a number, got {v!r:.40}")
+    n = int(v)
     if not 1 <= n <= 0xFFFFFFFF:
         raise FetchError("uniqueid", f"UID out of range: {n}")
     return _int_new(UID, n)  # range checked just above; skips UID.__new__'s check
@@ -216,11 +223,18 @@ def _threadid(v: Value) -> str | None:
     return _objectid(v)
 
 
+def _size(v: Value) -> int:
+    # (_number inlined)
+    if v.__class__ is str and v.isdigit() and v.isascii() and len(v) <= 20:
+        return int(v)
+    raise FetchError("msg-att-static", f"expected a number, got {v!r:.40}")
+
+
 _HANDLERS: Final[dict[str, tuple[str, Callable[[Value], object]]]] = {
     "UID": ("UID", _uid),
     "FLAGS": ("FLAGS", _flags),
     "INTERNALDATE": ("INTERNALDATE", _internaldate),
-    "RFC822.SIZE": ("RFC822.SIZE", lambda v: _number(v, "msg-att-static")),
+    "RFC822.SIZE": ("RFC822.SIZE", _size),
     "ENVELOPE": ("ENVELOPE", parse_envelope),
     "BODYSTRUCTURE": ("BODYSTRUCTURE", parse_body),
     "BODY": ("BODY", parse_body),
@@ -243,17 +257,11 @@ _SECTIONS: dict[str, tuple[str, Callable[[Value], object]]] = {}
 def convert_msg_att(tokens: list[Value]) -> FetchItems:
     """Convert ``msg-att`` items (name, value, name, value...) into FetchItems."""
     out: dict[str, object] = {}
-    n = len(tokens)
-    i = 0
     handlers = _HANDLERS
-    while i < n:
-        name = tokens[i]
+    it = iter(tokens)
+    for name, value in zip(it, it, strict=False):  # (name, value) pairs, paired in C
         if name.__class__ is not str:
             raise FetchError("msg-att", f"expected an item name, got {name!r:.40}")
-        if i + 1 >= n:
-            raise FetchError("msg-att", f"item {name!r:.40} has no value")
-        value = tokens[i + 1]
-        i += 2
         h = handlers.get(name)
         if h is not None:
             out[h[0]] = h[1](value)
@@ -280,4 +288,15 @@ def convert_msg_att(tokens: list[Value]) -> FetchItems:
             if not key or key[0] in "<>":
                 raise FetchError("msg-att", f"bad item name {name!r:.40}")
             out[text(key)] = generic(value)
-    return FetchItems(out)
+    if len(tokens) & 1:  # a name without a value at the end
+        name = tokens[-1]
+        if name.__class__ is not str:
+            raise FetchError("msg-att", f"expected an item name, got {name!r:.40}")
+        raise FetchError("msg-att", f"item {name!r:.40} has no value")
+    items = _new(FetchItems)  # FetchItems(out) without running its __init__
+    _set_d(items, out)
+    return items
+
+
+_new: Final = object.__new__
+_set_d: Final = vars(FetchItems)["_d"].__set__

@@ -174,3 +174,21 @@ def test_fetch_errors(data: bytes, rule: str) -> None:
     err = parse_error(data)
     assert err.rule == rule
     assert isinstance(err, ResponseParseError)
+
+
+def test_streamed_literal_name_ignores_an_earlier_quoted_body_bracket() -> None:
+    """Found by Hypothesis in CI: a BODYSTRUCTURE whose encoding is the quoted
+    string "BODY[" made the framer name the streamed literal after everything
+    from that quote to the real item ("BODY[NIL NIL) NIL) BODY[]")."""
+    from pipeimap.protocol import FetchLiteralEnded, FetchLiteralStarted, ResponseParser
+
+    data = (
+        b'* 1 FETCH (BODY ("MESSAGE" "RFC822" NIL NIL NIL NIL NIL (NIL NIL NIL NIL NIL NIL'
+        b' NIL NIL NIL NIL) ("TEXT" "PLAIN" NIL NIL NIL "BODY[" NIL NIL) NIL) BODY[] {3}\r\n'
+        b"abc)\r\n"
+    )
+    parser = ResponseParser(ParserLimits(stream_threshold=1), expect_greeting=False)
+    parser.feed(data)
+    events = list(parser.events())
+    names = [e.name for e in events if isinstance(e, (FetchLiteralStarted, FetchLiteralEnded))]
+    assert names == ["BODY[]", "BODY[]"]
