@@ -43,13 +43,24 @@ def _is_ns(v: Value) -> bool:
 
 
 def _addresses(v: Value) -> tuple[Address, ...]:
-    if v is None:
-        return ()
     if v.__class__ is not list:
+        if v is None:
+            return ()
         # Tolerated: "" instead of NIL (seen from Exchange); anything else is an error.
         if v == "":
             return ()
         raise BodyError("env-from", f"expected an address list, got {_kind(v)}")
+    if len(v) == 1:  # the usual case: one address, no list to build
+        a = v[0]
+        if a.__class__ is list and len(a) == 4:
+            n, d, m, h = a
+            if (
+                (n is None or n.__class__ is str)
+                and (d is None or d.__class__ is str)
+                and (m is None or m.__class__ is str)
+                and (h is None or h.__class__ is str)
+            ):
+                return (_tnew(Address, a),)
     out = []
     for a in v:
         if a.__class__ is not list or len(a) != 4:
@@ -76,19 +87,20 @@ def parse_envelope(v: Value) -> Envelope:
     # Sender and Reply-To usually repeat From: compare the lists in C, build once.
     sender = from_ if s == f else _addresses(s)
     reply_to = from_ if r == f else _addresses(r)
+    # (None and str checks inlined: same values and errors, in the same order)
     return _tnew(
         Envelope,
         (
-            _nstring(date),
-            _nstring(subject),
+            date if date is None or date.__class__ is str else _nstring(date),
+            subject if subject is None or subject.__class__ is str else _nstring(subject),
             from_,
             sender,
             reply_to,
-            _addresses(to),
-            _addresses(cc),
-            _addresses(bcc),
-            _nstring(irt),
-            _nstring(mid),
+            () if to is None else _addresses(to),
+            () if cc is None else _addresses(cc),
+            () if bcc is None else _addresses(bcc),
+            irt if irt is None or irt.__class__ is str else _nstring(irt),
+            mid if mid is None or mid.__class__ is str else _nstring(mid),
         ),
     )
 
@@ -108,6 +120,12 @@ def _params(v: Value) -> tuple[tuple[str, str], ...]:
         k, val = v
         if k.__class__ is str and val.__class__ is str:
             return ((k, val),)
+    for x in v:
+        if x.__class__ is not str:
+            break
+    else:  # all strings (the usual case): pair them up in C
+        it = iter(v)
+        return tuple(zip(it, it, strict=False))  # type: ignore[arg-type]
     out = []
     for i in range(0, len(v) - 1, 2):
         k = v[i]
@@ -140,6 +158,9 @@ def generic(v: Value) -> object:
     return v
 
 
+# media-basic types the parts below treat specially, in the usual spellings (others
+# go through str.upper): 1 = text (body-type-text), 2 = message (body-type-msg).
+_KINDS: Final = {"TEXT": 1, "text": 1, "Text": 1, "MESSAGE": 2, "message": 2, "Message": 2}
 _MESSAGE_SUBTYPES: Final = frozenset(("RFC822", "GLOBAL", "rfc822", "global"))
 
 
@@ -156,22 +177,33 @@ def _mpart(v: list[Value]) -> MultipartBody:
     i = 0
     n = len(v)
     parts = []
-    while i < n and v[i].__class__ is list:
-        parts.append(parse_body(v[i]))
+    while i < n:
+        x = v[i]
+        if x.__class__ is not list:
+            break
+        if not x:  # (parse_body inlined)
+            raise BodyError("body", "a body is a non-empty list")
+        parts.append(_mpart(x) if x[0].__class__ is list else _1part(x))
         i += 1
-    subtype = _nstring_lenient(v[i]) if i < n else None
-    ext = v[i + 1 :]
-    k = len(ext)
+    subtype = None
+    if i < n:
+        subtype = v[i]
+        if subtype.__class__ is not str:
+            subtype = _nstring_lenient(subtype)
+    # The extension fields follow the subtype: v[j:] (None checks inlined; the
+    # helpers return None for NIL themselves).
+    j = i + 1
+    k = n - j
     return _tnew(
         MultipartBody,
         (
             tuple(parts),
             subtype or "MIXED",  # tolerated: missing subtype
-            _params(ext[0]) if k else (),
-            _disposition(ext[1]) if k > 1 else None,
-            _language(ext[2]) if k > 2 else None,
-            _nstring_lenient(ext[3]) if k > 3 else None,
-            tuple(generic(x) for x in ext[4:]) if k > 4 else (),
+            _params(v[j]) if k > 0 else (),
+            None if k < 2 or v[j + 1] is None else _disposition(v[j + 1]),
+            None if k < 3 or v[j + 2] is None else _language(v[j + 2]),
+            None if k < 4 or v[j + 3] is None else _nstring_lenient(v[j + 3]),
+            tuple(generic(x) for x in v[j + 4 :]) if k > 4 else (),
         ),
     )
 
@@ -197,19 +229,26 @@ def _1part(v: list[Value]) -> BodyPart:
         mtype = _nstring_lenient(mtype) or ""
     if subtype.__class__ is not str:
         subtype = _nstring_lenient(subtype) or ""
+    kind = _KINDS.get(mtype)
+    if kind is None:
+        upper = mtype.upper()
+        kind = 1 if upper == "TEXT" else 2 if upper == "MESSAGE" else 0
     i = 7
     lines = None
     envelope = None
     body = None
-    upper = mtype.upper()
-    if upper == "TEXT" and n > 7:
-        if v[7].__class__ is not list:
-            lines = _num(v[7])
-            i = 8
+    if kind == 1:
+        if n > 7:
+            x = v[7]
+            if x.__class__ is not list:
+                # (_num inlined)
+                if x.__class__ is str and x.isdigit() and x.isascii() and len(x) <= 20:
+                    lines = int(x)
+                i = 8
     # body-type-msg = media-message SP body-fields SP envelope SP body SP body-fld-lines;
     # tolerated: the server sent it as a basic part (MailKit #1393-like cases).
     elif (
-        upper == "MESSAGE"
+        kind == 2
         and subtype.upper() in _MESSAGE_SUBTYPES
         and n >= 10
         and v[7].__class__ is list
@@ -225,11 +264,22 @@ def _1part(v: list[Value]) -> BodyPart:
         (
             mtype,
             subtype,
-            _params(params),
+            (
+                ((params[0], params[1]),)
+                if params.__class__ is list
+                and len(params) == 2
+                and params[0].__class__ is str
+                and params[1].__class__ is str
+                else _params(params)
+            ),
             bid if bid is None or bid.__class__ is str else _nstring_lenient(bid),
             desc if desc is None or desc.__class__ is str else _nstring_lenient(desc),
             enc if enc is None or enc.__class__ is str else _nstring_lenient(enc),
-            _num(size),
+            (
+                int(size)  # (_num inlined)
+                if size.__class__ is str and size.isdigit() and size.isascii() and len(size) <= 20
+                else None
+            ),
             lines,
             envelope,
             body,

@@ -57,6 +57,11 @@ _BASE64: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z
 # Fast path batch sizes: doubled after each full success, back to 1 after a failure.
 _BATCH_MAX: Final = 64
 _int_new: Final = int.__new__
+# FetchResponse's slot setters (see _fetch_ahead_batch).
+_new: Final = object.__new__
+_set_seq: Final = vars(FetchResponse)["seq"].__set__
+_set_uid: Final = vars(FetchResponse)["uid"].__set__
+_set_items: Final = vars(FetchResponse)["items"].__set__
 _FETCH_ITEM_START: Final = re.compile(
     r" *(?i:UID|FLAGS|RFC822\.SIZE|INTERNALDATE|MODSEQ|ENVELOPE|BODYSTRUCTURE) ",
     re.ASCII,  # no Unicode case folding: U+017F (long s) must not match "S"
@@ -274,13 +279,20 @@ class ResponseParser:
             trees = lex_fetch_batch(
                 texts, lits[: texts[0].count(b'"\x03"')], self.limits.max_nesting_depth
             )
+        append = ready.append
         for seq, tree, end in zip(seqs, trees or (), ends, strict=False):
             try:
                 items = convert_msg_att(tree)
             except Exception:  # GrammarError, ValueError: the exact path reports it
                 break
-            # (the framer checked the sequence number's range)
-            ready.append((FetchResponse(_int_new(SeqNum, seq), items.uid, items), end))
+            # FetchResponse(SeqNum(seq), items.uid, items) without the frozen
+            # dataclass __init__'s object.__setattr__ calls (same object; the
+            # framer checked the sequence number's range).
+            event = _new(FetchResponse)
+            _set_seq(event, _int_new(SeqNum, seq))
+            _set_uid(event, items.get("UID"))
+            _set_items(event, items)
+            append((event, end))
         if len(ready) == len(texts):
             self._batch = min(want * 2, _BATCH_MAX)
             self._batch_backoff = 4
