@@ -28,7 +28,9 @@ from ._harness import BOUND, BYSTANDERS, Call, endless, run_case
 
 pytestmark = pytest.mark.anyio
 
-READ_TIMEOUT = 0.5
+# Generous against a loaded CI machine: a keep-alive every 0.3 s must never look
+# like silence, even when the event loop is starved for a few hundred ms.
+READ_TIMEOUT = 1.0
 BODY: dict[str, Call] = {"fetch": lambda c: c.fetch_all(UIDSet(10), ["BODY.PEEK[]"])}
 
 
@@ -46,7 +48,7 @@ def trickle(data: bytes, interval: float) -> list[Step]:
     ],
 )
 async def test_trickle_times_out(head: bytes) -> None:
-    # Ten bytes a second: never silent for the read timeout (0.5 s), so a
+    # Ten bytes a second: never silent for the read timeout (1 s), so a
     # timeout that only counts silence would wait forever.  The rate floor
     # (256 B/s by default) ends it after about the read timeout.
     hostile = [send(head), *trickle(b"x", 0.1)]
@@ -67,9 +69,9 @@ async def test_trickle_times_out(head: bytes) -> None:
 
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_slow_but_honest_download_does_not_time_out(streamed: bool) -> None:
-    # 64 KiB at 64 KiB/s (1 KiB every 1/64 s): twice the read timeout in all,
+    # 128 KiB at 64 KiB/s (1 KiB every 1/64 s): twice the read timeout in all,
     # without a complete response in between.  Never tripped.
-    size = 64 * 1024
+    size = 128 * 1024
     limits = ParserLimits(stream_threshold=4096) if streamed else None
     head = b"* 1 FETCH (UID 10 BODY[] {%d}\r\n" % size
     body = [send_lazily(lambda: endless(b"z" * 63 + b"\n", chunk_size=1024, limit=size), 1 / 64)]
