@@ -206,6 +206,36 @@ class MessageWriter(Protocol):
     def write(self, chunk: bytes) -> None: ...
 
 
+class DeliverFromWriter:
+    """Base of the stores: :meth:`deliver` written once, on top of each store's
+    :meth:`open_writer` (which holds all the format's logic)."""
+
+    def open_writer(
+        self,
+        mailbox: str,
+        *,
+        flags: Iterable[str] = (),
+        internaldate: datetime | None = None,
+        name: str | None = None,
+    ) -> AbstractContextManager[MessageWriter]:
+        raise NotImplementedError
+
+    def deliver(
+        self,
+        mailbox: str,
+        data: ChunkSource,
+        *,
+        flags: Iterable[str] = (),
+        internaldate: datetime | None = None,
+        name: str | None = None,
+    ) -> LocalKey:
+        """Write a whole message (bytes, a binary file or an iterable of chunks)."""
+        with self.open_writer(mailbox, flags=flags, internaldate=internaldate, name=name) as w:
+            for chunk in iter_chunks(data):
+                w.write(chunk)
+        return w.key
+
+
 class MessageStore(Protocol):
     """The interface the archive and sync jobs use, whatever the format.
 

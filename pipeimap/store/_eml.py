@@ -27,7 +27,7 @@ from ..errors import InvalidArgumentError
 from ..protocol._types import Flag
 from ._atomic import TEMP_MARKER, TempFile, TempFileWriter, unique_suffix
 from ._common import (
-    ChunkSource,
+    DeliverFromWriter,
     LocalKey,
     RecoveryReport,
     StoredMessage,
@@ -35,7 +35,6 @@ from ._common import (
     encode_folder_component,
     from_timestamp,
     fsync_directory,
-    iter_chunks,
     normalize_flags,
     split_mailbox,
     to_timestamp,
@@ -48,7 +47,7 @@ class EmlWriter(TempFileWriter):
     """Streams one message into its temp file; see :meth:`EmlStore.open_writer`."""
 
 
-class EmlStore:
+class EmlStore(DeliverFromWriter):
     """A tree of ``.eml`` files rooted at ``root``."""
 
     kind = "eml"
@@ -132,20 +131,6 @@ class EmlStore:
             with self._lock:
                 self._dirty.add(directory)
             writer._key = LocalKey(f"{rel}/{stem}.eml")
-
-    def deliver(
-        self,
-        mailbox: str,
-        data: ChunkSource,
-        *,
-        flags: Iterable[str] = (),
-        internaldate: datetime | None = None,
-        name: str | None = None,
-    ) -> LocalKey:
-        with self.open_writer(mailbox, flags=flags, internaldate=internaldate, name=name) as w:
-            for chunk in iter_chunks(data):
-                w.write(chunk)
-        return w.key
 
     def lookup(self, mailbox: str, name: str) -> LocalKey | None:
         rel = self.folder_rel(mailbox)

@@ -33,7 +33,7 @@ from ..protocol._types import Flag
 from ._atomic import TEMP_MARKER, TempFile, TempFileWriter, unique_suffix
 from ._common import (
     FORWARDED,
-    ChunkSource,
+    DeliverFromWriter,
     LocalKey,
     RecoveryReport,
     StoredMessage,
@@ -41,7 +41,6 @@ from ._common import (
     encode_folder_component,
     from_timestamp,
     fsync_directory,
-    iter_chunks,
     normalize_flags,
     split_mailbox,
     to_timestamp,
@@ -79,7 +78,7 @@ class MaildirWriter(TempFileWriter):
     """Streams one message into ``tmp/``; see :meth:`MaildirStore.open_writer`."""
 
 
-class MaildirStore:
+class MaildirStore(DeliverFromWriter):
     """A Maildir++ tree rooted at ``root`` (created when missing).
 
     ``separator`` is the IMAP hierarchy separator of the account's mailbox names
@@ -236,21 +235,6 @@ class MaildirStore:
             yield writer
             temp.finish(mtime)
             writer._key = self._commit(folder, stem, temp, final_flags)
-
-    def deliver(
-        self,
-        mailbox: str,
-        data: ChunkSource,
-        *,
-        flags: Iterable[str] = (),
-        internaldate: datetime | None = None,
-        name: str | None = None,
-    ) -> LocalKey:
-        """Write a whole message (bytes, a binary file or an iterable of chunks)."""
-        with self.open_writer(mailbox, flags=flags, internaldate=internaldate, name=name) as w:
-            for chunk in iter_chunks(data):
-                w.write(chunk)
-        return w.key
 
     def _commit(self, folder: str, stem: str, temp: TempFile, flags: frozenset[Flag]) -> LocalKey:
         key = LocalKey(f"{folder}/{stem}")

@@ -32,14 +32,13 @@ from ..errors import InvalidArgumentError
 from ..protocol._types import Flag
 from ._atomic import TEMP_MARKER, unique_suffix
 from ._common import (
-    ChunkSource,
+    DeliverFromWriter,
     LocalKey,
     RecoveryReport,
     StoredMessage,
     decode_folder_component,
     encode_folder_component,
     fsync_directory,
-    iter_chunks,
     normalize_flags,
     split_mailbox,
 )
@@ -126,7 +125,7 @@ class MboxWriter:
         self._f.write(self._quoter.finish() + b"\n")
 
 
-class MboxStore:
+class MboxStore(DeliverFromWriter):
     """An mboxrd store at ``path``.
 
     If ``path`` is an existing file or ends in ``.mbox``/``.mbx`` (or
@@ -255,20 +254,6 @@ class MboxStore:
                 self._touched.add(rel)
                 if created:
                     self._new_dirs.add(path.parent)
-
-    def deliver(
-        self,
-        mailbox: str,
-        data: ChunkSource,
-        *,
-        flags: Iterable[str] = (),
-        internaldate: datetime | None = None,
-        name: str | None = None,
-    ) -> LocalKey:
-        with self.open_writer(mailbox, flags=flags, internaldate=internaldate, name=name) as w:
-            for chunk in iter_chunks(data):
-                w.write(chunk)
-        return w.key
 
     def lookup(self, mailbox: str, name: str) -> LocalKey | None:
         """mbox messages have no names: always ``None`` (use the state DB)."""
