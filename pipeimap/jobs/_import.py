@@ -4,12 +4,14 @@ into one mailbox, exactly once.
 Theory of operation.  The source is read in a worker thread, a *window* of
 messages at a time (up to ``batch_count`` messages and half of ``batch_bytes``;
 the first windows are smaller -- 8, 16, 32... messages -- so that the server
-has work a few milliseconds after the mailbox is opened).  At most
-:data:`WINDOWS` windows are held in memory at once: one being read or checked
-while the other is on the wire or with the server; a window's memory is freed
-(only the ids, sizes and hashes are kept for the journal) when the server has
-answered its APPEND.  So the messages held are bounded by ``batch_bytes`` plus
-one message per window.  Each window goes through three gates:
+has work a few milliseconds after the mailbox is opened).  The windows held in
+memory -- being read or checked, queued, on the wire or with the server --
+share one budget of ``batch_bytes`` (:class:`_Budget`): a window's bytes are
+given back (only the ids, sizes and hashes are kept for the journal) when the
+server has answered its APPEND, and the reader waits while the budget is spent.
+So the messages held are bounded by ``batch_bytes`` plus one message, and the
+small first windows can all be in flight at once.  Each window goes through
+three gates:
 
 1. **Journal** (the job state file, :class:`~pipeimap.store.JobState`): a source
    message whose row says ``appended`` (under the mailbox's current UIDVALIDITY)
@@ -25,9 +27,10 @@ one message per window.  Each window goes through three gates:
 What passes is journalled ``pending`` (one durable SQLite commit per window)
 *before* any byte of it is sent, then appended: one MULTIAPPEND per window when
 the server offers MULTIAPPEND (Dovecot commits each APPEND on its own, so one
-MULTIAPPEND of many messages is about 3x faster than single APPENDs), two
-windows in flight so that the next one is queued when the server finishes one;
-pipelined single APPENDs otherwise.  The client uses
+MULTIAPPEND of many messages is about 3x faster than single APPENDs), as many
+windows in flight as the budget holds (at most :data:`MAX_IN_FLIGHT`), so that
+the next one is queued when the server finishes one; pipelined single APPENDs
+otherwise.  The client uses
 LITERAL+ / LITERAL- on its own.  After each tagged OK a committer task flips the
 rows to ``appended`` with the APPENDUID, several batches per durable commit.
 
@@ -87,9 +90,12 @@ _Done = tuple[list[SourceMessage], AppendResult]  # a batch (without data) and t
 
 DEFAULT_BATCH_COUNT: Final = 100
 DEFAULT_BATCH_BYTES: Final = 8 * 1024 * 1024
-#: Windows of source messages held in memory at once (each up to half of
-#: ``batch_bytes``): one with the server, the next one read, checked and queued.
+#: A window holds at most ``batch_bytes / WINDOWS`` bytes, so that at least
+#: :data:`WINDOWS` windows fit in the byte budget (one with the server, the next
+#: one read, checked and queued); smaller windows (the first ones) fit more.
 WINDOWS: Final = 2
+#: MULTIAPPENDs in flight at most (fewer when throttling lowers the depth).
+MAX_IN_FLIGHT: Final = 8
 #: Messages in the first window; each next window doubles, up to ``batch_count``.
 FIRST_WINDOW: Final = 8
 # Refusals about the account or the mailbox, not one message: splitting the batch
@@ -360,7 +366,9 @@ class _ImportJob:
             multi = client.has_capability("MULTIAPPEND")
             # Fewer batches in flight as retrying() lowers the depth after throttling.
             depth = server.pipeline_depth
-            self.workers = max(1, min(depth // 8, WINDOWS)) if multi else max(1, min(depth, 32))
+            self.workers = (
+                max(1, min(depth // 8, MAX_IN_FLIGHT)) if multi else max(1, min(depth, 32))
+            )
             await self._pump(client, _CountingSkip(done, self.already), multi)
 
     async def _open(self, client: Client) -> SelectResult:
@@ -486,7 +494,7 @@ class _ImportJob:
                 async with done_send, anyio.create_task_group() as work:
                     work.start_soon(
                         guarded, self._produce, client, it, batches_send, multi,
-                        anyio.Semaphore(WINDOWS),
+                        _Budget(self.batch_bytes),
                     )  # fmt: skip
                     for _ in range(self.workers):
                         work.start_soon(
@@ -519,28 +527,31 @@ class _ImportJob:
         it: Iterator[SourceMessage],
         out: ObjectSendStream[_Batch],
         multi: bool,
-        slots: anyio.Semaphore,
+        budget: _Budget,
     ) -> None:
         """Read, check and journal a window at a time, and hand it to the APPEND
-        tasks; a window holds one of the ``slots`` until the server has answered
-        every APPEND of it (that bounds the memory, see the module docs)."""
+        tasks; a window's bytes stay in the ``budget`` until the server has
+        answered every APPEND of it (that bounds the memory, see the module
+        docs): small first windows leave room for several in flight."""
         count = min(FIRST_WINDOW, self.batch_count)
         size = max(1, self.batch_bytes // WINDOWS)
         async with out:
             while True:
-                await slots.acquire()
-                window = await anyio.to_thread.run_sync(_take, it, count, size)
+                free = await budget.room()
+                window = await anyio.to_thread.run_sync(_take, it, count, min(size, free))
                 if not window:
-                    slots.release()
                     return
                 count = min(2 * count, self.batch_count)
+                read = sum(m.size for m in window)
+                budget.take(read)
                 todo = await self._decide(client, window)
                 del window
+                kept = sum(m.size for m in todo)
+                budget.give(read - kept)  # what the checks passed over is freed
                 if not todo:
-                    slots.release()
                     continue
                 await anyio.to_thread.run_sync(self._journal_pending, todo)
-                held = _Held(slots, 1 if multi else len(todo))
+                held = _Held(budget, kept, 1 if multi else len(todo))
                 if multi:
                     await out.send(_Batch(todo, held))
                 else:
@@ -698,19 +709,49 @@ class _ImportJob:
         )
 
 
+class _Budget:
+    """Bytes of source messages held in memory: windows read, checked, queued
+    or with the server.  :meth:`room` waits while the budget is spent; a window
+    may overshoot it by its last message (a message is never split)."""
+
+    __slots__ = ("_room", "held", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = max(1, total)
+        self.held = 0
+        self._room: anyio.Event | None = None
+
+    async def room(self) -> int:
+        """The bytes free, once there are any."""
+        while self.held >= self.total:
+            if self._room is None:
+                self._room = anyio.Event()
+            await self._room.wait()
+        return self.total - self.held
+
+    def take(self, n: int) -> None:
+        self.held += n
+
+    def give(self, n: int) -> None:
+        self.held -= n
+        if n and self._room is not None:
+            self._room.set()
+            self._room = None
+
+
 class _Held:
-    """One window's slot: released when the server has answered all ``parts``
-    APPENDs of the window (one MULTIAPPEND, or one APPEND per message)."""
+    """One window's bytes in the budget: given back when the server has answered
+    all ``parts`` APPENDs of the window (one MULTIAPPEND, or one per message)."""
 
-    __slots__ = ("_parts", "_slots")
+    __slots__ = ("_budget", "_bytes", "_parts")
 
-    def __init__(self, slots: anyio.Semaphore, parts: int) -> None:
-        self._slots, self._parts = slots, parts
+    def __init__(self, budget: _Budget, nbytes: int, parts: int) -> None:
+        self._budget, self._bytes, self._parts = budget, nbytes, parts
 
     def release(self) -> None:
         self._parts -= 1
         if self._parts == 0:
-            self._slots.release()
+            self._budget.give(self._bytes)
 
 
 @dataclass(frozen=True, slots=True)
