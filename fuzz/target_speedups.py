@@ -9,7 +9,9 @@ what is compared (bits 3-4):
    partial when bit 5 is set; and the C token loop against the Python token loop;
 2. and 3. the parser on the payload as a server stream, in the pieces of a
    pseudo-random split: every lexer call it makes is replayed through both
-   implementations, and the parser's events (or error) with each are equal.
+   implementations, every FETCH tree it converts goes through the C conversion
+   (``fetch_items``: None, or the Python conversion's dict; None wherever the
+   Python raises), and the parser's events (or error) with each are equal.
 
 Oracles: equal results -- trees (by value and by repr: types), ``None``, the same
 prefix of trees, the same error (class, rule, offset, message); only
@@ -26,7 +28,7 @@ from typing import Any
 
 from fuzz.targets import Finding
 from pipeimap.errors import ResponseParseError
-from pipeimap.protocol import _accel, _fetch_batch, _framing, _lexer, _parser
+from pipeimap.protocol import _accel, _fetch_batch, _framing, _lexer, _parse_fetch, _parser
 from pipeimap.protocol._limits import ParserLimits
 from pipeimap.protocol._parser import ResponseParser
 
@@ -123,6 +125,29 @@ def _parse(data: bytes, pieces: list[bytes], depth: int) -> object:
     return events, None
 
 
+def _compare_items(tree: Any) -> None:
+    sp = _accel.speedups
+    assert sp is not None
+    try:
+        ref: object = _parse_fetch.convert_msg_att(tree)._d
+    except ValueError as exc:
+        ref = ("error", type(exc).__name__, str(exc))
+    got = sp.fetch_items(tree)
+    if got is None:
+        return  # the Python conversion runs: nothing the C decided
+    _same("fetch_items", ref, got, tree)
+
+
+@contextmanager
+def _convert(fn: Any) -> Iterator[None]:
+    saved = _parser.convert_msg_att
+    _parser.convert_msg_att = fn
+    try:
+        yield
+    finally:
+        _parser.convert_msg_att = saved
+
+
 def _compare_stream(data: bytes, depth: int) -> None:
     sp = _accel.speedups
     assert sp is not None
@@ -140,13 +165,21 @@ def _compare_stream(data: bytes, depth: int) -> None:
         batch_calls.append((list(texts), list(lits), max_depth))
         return _fetch_batch.lex_fetch_batch(texts, lits, max_depth)
 
-    with _swap(lex, batch):
+    trees: list[Any] = []
+
+    def convert(tree: Any) -> Any:
+        trees.append(tree)
+        return _parse_fetch.convert_msg_att(tree)
+
+    with _swap(lex, batch), _convert(convert):
         py = _parse(data, pieces, depth)
     for parts, d, partial in lex_calls:
         _compare_lex(parts, d, partial)
     for texts, lits, d in batch_calls:
         _compare_batch(texts, lits, d)
-    with _swap(_accel.c_lex, sp.lex_fetch_batch):
+    for tree in trees:
+        _compare_items(tree)
+    with _swap(_accel.c_lex, sp.lex_fetch_batch), _convert(_accel.c_convert_msg_att):
         c = _parse(data, pieces, depth)
     _same("parser events", py, c, data)
 

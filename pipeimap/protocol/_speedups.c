@@ -1,6 +1,6 @@
 /* Optional C accelerator for the response lexers (see _accel.py).
  *
- * Two functions, each returning EXACTLY what its pure-Python reference returns:
+ * Three functions, each returning EXACTLY what its pure-Python reference returns:
  *
  * lex_fetch_batch(texts, literals, max_depth)
  *     pipeimap.protocol._fetch_batch.lex_fetch_batch in one pass.  The Python
@@ -18,7 +18,14 @@
  *     lex, which raises the exact error (rule, offset, excerpt).  Errors are
  *     rare, so they need not be fast.
  *
- * Both work on bounded buffers with explicit stacks (no recursion); every
+ * fetch_items(tree)
+ *     The typed conversion of one FETCH line's tree (_parse_fetch.convert_msg_att
+ *     with _bodystructure's ENVELOPE and BODYSTRUCTURE builders) for the shapes
+ *     servers normally send; None for anything else, and the Python conversion
+ *     runs (see the section below).
+ *
+ * The lexers work on bounded buffers with explicit stacks (no recursion); the
+ * conversion recurses along the tree, whose depth the lexers bound.  Every
  * allocation failure propagates as MemoryError.
  */
 #define PY_SSIZE_T_CLEAN
@@ -861,6 +868,914 @@ done:
 }
 
 /* ------------------------------------------------------------------------- */
+/* fetch_items: the typed conversion of one FETCH line's generic tree         */
+/*                                                                            */
+/* pipeimap.protocol._parse_fetch.convert_msg_att (with _bodystructure's      */
+/* parse_envelope and parse_body) for the shapes servers normally send; its   */
+/* result is the dict that FetchItems wraps.  Anything else -- a value the    */
+/* Python converts leniently (a literal where a string belongs, a short body  */
+/* part), an item name that needs normalizing, and every error -- returns     */
+/* None, and the caller runs the Python conversion, which is the reference    */
+/* (it converts or raises the exact error).  Internally a builder returns     */
+/* NULL with no exception set for "not here: fall back" (FB); NULL with an    */
+/* exception set is a real error (MemoryError) and propagates.                */
+/*                                                                            */
+/* The types (UID, Address, Envelope, ...), the item tables and the flag      */
+/* cache come from configure_items(), called once by _accel.py.               */
+
+static PyTypeObject *T_UID, *T_Address, *T_Envelope, *T_Disposition, *T_BodyPart, *T_Multipart;
+static PyObject *item_kinds;   /* dict: item name as sent -> kind (int) */
+static PyObject *handlers;     /* dict: name -> (key, converter): _parse_fetch._HANDLERS */
+static PyObject *sections;     /* dict: name -> (key, converter): _parse_fetch._SECTIONS */
+static PyObject *flag_cache;   /* dict: tuple(list) -> flags tuple: _parse_fetch._FLAG_TUPLES */
+static PyObject *flags_func;   /* _parse_fetch._flags */
+static PyObject *empty_tuple, *s_mixed, *s_empty;
+static PyObject *k_uid, *k_flags, *k_size, *k_envelope, *k_bodystructure, *k_body;
+static int items_configured;
+
+enum { I_UID = 1, I_FLAGS, I_SIZE, I_ENVELOPE, I_BODYSTRUCTURE, I_BODY };
+
+#define FB NULL /* "fall back" (no exception set) */
+/* Nesting of BODYSTRUCTURE is bounded by the lexer's max_depth already; this is
+ * a second guard so the recursion below can never run deep. */
+#define MAX_BODY_DEPTH 256
+
+/* A tuple subclass instance (a NamedTuple) of n items, items unset. */
+static PyObject *
+new_struct(PyTypeObject *type, Py_ssize_t n)
+{
+    return type->tp_alloc(type, n);
+}
+
+/* _lexer.text of a literal: UTF-8, undecodable bytes as surrogate escapes. */
+static PyObject *
+literal_text(PyObject *v)
+{
+    return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v), "surrogateescape");
+}
+
+/* _nstring: None/str -> itself, a literal -> its text, anything else -> FB
+ * (the Python raises). */
+static PyObject *
+nstring(PyObject *v)
+{
+    if (v == Py_None || PyUnicode_CheckExact(v)) {
+        return Py_NewRef(v);
+    }
+    if (PyBytes_CheckExact(v)) {
+        return literal_text(v);
+    }
+    return FB;
+}
+
+/* _nstring_lenient: None/str -> itself, a literal -> its text, anything else
+ * (a list, a streamed-literal marker) -> None. */
+static PyObject *
+lenient(PyObject *v)
+{
+    if (v == Py_None || PyUnicode_CheckExact(v)) {
+        return Py_NewRef(v);
+    }
+    if (PyBytes_CheckExact(v)) {
+        return literal_text(v);
+    }
+    return Py_NewRef(Py_None);
+}
+
+/* The digits of an ASCII str, or -1: 1..20 ASCII digits (isdigit, isascii,
+ * len <= 20). */
+static Py_ssize_t
+ascii_digits(PyObject *v)
+{
+    Py_ssize_t n, i;
+    const Py_UCS1 *p;
+    if (!PyUnicode_CheckExact(v) || !PyUnicode_IS_ASCII(v)) {
+        return -1;
+    }
+    n = PyUnicode_GET_LENGTH(v);
+    if (n < 1 || n > 20) {
+        return -1;
+    }
+    p = PyUnicode_1BYTE_DATA(v);
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+    }
+    return n;
+}
+
+/* _num: digits -> int, anything else -> None. */
+static PyObject *
+num_or_none(PyObject *v)
+{
+    if (ascii_digits(v) < 0) {
+        return Py_NewRef(Py_None);
+    }
+    return PyLong_FromString((const char *)PyUnicode_1BYTE_DATA(v), NULL, 10);
+}
+
+/* Case-insensitive comparison of an ASCII str with an uppercase C string.
+ * -1: not ASCII (the caller falls back: str.upper is Unicode-aware). */
+static int
+ascii_upper_eq(PyObject *s, const char *upper)
+{
+    Py_ssize_t n, i;
+    const Py_UCS1 *p;
+    if (!PyUnicode_IS_ASCII(s)) {
+        return -1;
+    }
+    n = PyUnicode_GET_LENGTH(s);
+    p = PyUnicode_1BYTE_DATA(s);
+    for (i = 0; i < n; i++) {
+        int c = p[i];
+        if (upper[i] == '\0') {
+            return 0;
+        }
+        if (c >= 'a' && c <= 'z') {
+            c -= 32;
+        }
+        if (c != upper[i]) {
+            return 0;
+        }
+    }
+    return upper[n] == '\0';
+}
+
+/* _addresses */
+static PyObject *
+addresses(PyObject *v)
+{
+    Py_ssize_t n, i, j;
+    PyObject *out;
+    if (!PyList_CheckExact(v)) {
+        if (v == Py_None || (PyUnicode_CheckExact(v) && PyUnicode_GET_LENGTH(v) == 0)) {
+            return Py_NewRef(empty_tuple);
+        }
+        return FB;
+    }
+    n = PyList_GET_SIZE(v);
+    out = PyTuple_New(n);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *a = PyList_GET_ITEM(v, i), *addr;
+        if (!PyList_CheckExact(a) || PyList_GET_SIZE(a) != 4) {
+            goto fail; /* the Python raises */
+        }
+        addr = new_struct(T_Address, 4);
+        if (addr == NULL) {
+            goto fail;
+        }
+        PyTuple_SET_ITEM(out, i, addr);
+        for (j = 0; j < 4; j++) {
+            PyObject *x = nstring(PyList_GET_ITEM(a, j));
+            if (x == NULL) {
+                goto fail;
+            }
+            PyTuple_SET_ITEM(addr, j, x);
+        }
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* parse_envelope */
+static PyObject *
+envelope(PyObject *v)
+{
+    PyObject *env, *from, *x;
+    static const int strs[] = {0, 1, 8, 9};
+    int i, r;
+    if (!PyList_CheckExact(v) || PyList_GET_SIZE(v) != 10) {
+        return FB;
+    }
+    env = new_struct(T_Envelope, 10);
+    if (env == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < 4; i++) {
+        x = nstring(PyList_GET_ITEM(v, strs[i]));
+        if (x == NULL) {
+            goto fail;
+        }
+        PyTuple_SET_ITEM(env, strs[i], x);
+    }
+    from = addresses(PyList_GET_ITEM(v, 2));
+    if (from == NULL) {
+        goto fail;
+    }
+    PyTuple_SET_ITEM(env, 2, from);
+    /* Sender and Reply-To usually repeat From: equal lists share the tuple. */
+    for (i = 3; i <= 4; i++) {
+        r = PyObject_RichCompareBool(PyList_GET_ITEM(v, i), PyList_GET_ITEM(v, 2), Py_EQ);
+        if (r < 0) {
+            goto fail;
+        }
+        x = r ? Py_NewRef(from) : addresses(PyList_GET_ITEM(v, i));
+        if (x == NULL) {
+            goto fail;
+        }
+        PyTuple_SET_ITEM(env, i, x);
+    }
+    for (i = 5; i <= 7; i++) {
+        x = addresses(PyList_GET_ITEM(v, i));
+        if (x == NULL) {
+            goto fail;
+        }
+        PyTuple_SET_ITEM(env, i, x);
+    }
+    return env;
+fail:
+    Py_DECREF(env);
+    return NULL;
+}
+
+/* _params: not a list -> (); a list -> (name, value) pairs (an odd last
+ * name is dropped), NIL as "" and literals as text; a list inside, or any
+ * other value -> FB (the Python raises). */
+static PyObject *
+params(PyObject *v)
+{
+    Py_ssize_t n, i;
+    PyObject *out;
+    if (!PyList_CheckExact(v)) {
+        return Py_NewRef(empty_tuple);
+    }
+    n = PyList_GET_SIZE(v);
+    out = PyTuple_New(n / 2);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (i = 0; i + 1 < n; i += 2) {
+        PyObject *pair = PyTuple_New(2);
+        int j;
+        if (pair == NULL) {
+            goto fail;
+        }
+        PyTuple_SET_ITEM(out, i / 2, pair);
+        for (j = 0; j < 2; j++) {
+            PyObject *x = nstring(PyList_GET_ITEM(v, i + j));
+            if (x == NULL) {
+                goto fail;
+            }
+            if (x == Py_None) { /* `_nstring(k) or ""` */
+                Py_SETREF(x, Py_NewRef(s_empty));
+            }
+            PyTuple_SET_ITEM(pair, j, x);
+        }
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* _disposition (v is not None) */
+static PyObject *
+disposition(PyObject *v)
+{
+    PyObject *d, *t, *p;
+    if (!PyList_CheckExact(v) || PyList_GET_SIZE(v) == 0) {
+        return Py_NewRef(Py_None);
+    }
+    t = lenient(PyList_GET_ITEM(v, 0));
+    if (t == NULL) {
+        return NULL;
+    }
+    if (t == Py_None || PyUnicode_GET_LENGTH(t) == 0) { /* `or ""` */
+        Py_SETREF(t, Py_NewRef(s_empty));
+    }
+    p = PyList_GET_SIZE(v) > 1 ? params(PyList_GET_ITEM(v, 1)) : Py_NewRef(empty_tuple);
+    if (p == NULL) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    d = new_struct(T_Disposition, 2);
+    if (d == NULL) {
+        Py_DECREF(t);
+        Py_DECREF(p);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(d, 0, t);
+    PyTuple_SET_ITEM(d, 1, p);
+    return d;
+}
+
+/* _language (v is not None) */
+static PyObject *
+language(PyObject *v)
+{
+    PyObject *out, *s;
+    Py_ssize_t n, i;
+    if (!PyList_CheckExact(v)) {
+        s = lenient(v);
+        if (s == NULL || s == Py_None) {
+            return s;
+        }
+        out = PyTuple_Pack(1, s);
+        Py_DECREF(s);
+        return out;
+    }
+    n = PyList_GET_SIZE(v);
+    out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        s = lenient(PyList_GET_ITEM(v, i));
+        if (s == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        if (s != Py_None && PyUnicode_GET_LENGTH(s) > 0) { /* `if s` */
+            if (PyList_Append(out, s) < 0) {
+                Py_DECREF(s);
+                Py_DECREF(out);
+                return NULL;
+            }
+        }
+        Py_DECREF(s);
+    }
+    Py_SETREF(out, PyList_AsTuple(out));
+    return out;
+}
+
+/* generic: lists become tuples, recursively (depth bounded by the lexer). */
+static PyObject *
+generic(PyObject *v, int depth)
+{
+    Py_ssize_t n, i;
+    PyObject *out;
+    if (!PyList_CheckExact(v)) {
+        return Py_NewRef(v);
+    }
+    if (depth > MAX_BODY_DEPTH) {
+        return FB;
+    }
+    n = PyList_GET_SIZE(v);
+    out = PyTuple_New(n);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *x = generic(PyList_GET_ITEM(v, i), depth + 1);
+        if (x == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i, x);
+    }
+    return out;
+}
+
+/* tuple(generic(x) for x in v[start:]) */
+static PyObject *
+generic_tail(PyObject *v, Py_ssize_t start, int depth)
+{
+    Py_ssize_t n = PyList_GET_SIZE(v), i;
+    PyObject *out;
+    if (start >= n) {
+        return Py_NewRef(empty_tuple);
+    }
+    out = PyTuple_New(n - start);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (i = start; i < n; i++) {
+        PyObject *x = generic(PyList_GET_ITEM(v, i), depth + 1);
+        if (x == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i - start, x);
+    }
+    return out;
+}
+
+/* The extension fields from v[j] on, into out[first..first+4]: location of
+ * the first field (params or md5), disposition, language, location, rest.
+ * For a multipart the first is body-fld-param, for a part body-fld-md5. */
+static int
+set_ext_tail(PyObject *out, Py_ssize_t first, PyObject *v, Py_ssize_t j, int depth)
+{
+    Py_ssize_t k = PyList_GET_SIZE(v) - j;
+    PyObject *x;
+    /* disposition, language, location */
+    if (k < 2 || PyList_GET_ITEM(v, j + 1) == Py_None) {
+        x = Py_NewRef(Py_None);
+    }
+    else {
+        x = disposition(PyList_GET_ITEM(v, j + 1));
+    }
+    if (x == NULL) {
+        return -1;
+    }
+    PyTuple_SET_ITEM(out, first + 1, x);
+    if (k < 3 || PyList_GET_ITEM(v, j + 2) == Py_None) {
+        x = Py_NewRef(Py_None);
+    }
+    else {
+        x = language(PyList_GET_ITEM(v, j + 2));
+    }
+    if (x == NULL) {
+        return -1;
+    }
+    PyTuple_SET_ITEM(out, first + 2, x);
+    x = k < 4 ? Py_NewRef(Py_None) : lenient(PyList_GET_ITEM(v, j + 3));
+    if (x == NULL) {
+        return -1;
+    }
+    PyTuple_SET_ITEM(out, first + 3, x);
+    x = k > 4 ? generic_tail(v, j + 4, depth) : Py_NewRef(empty_tuple);
+    if (x == NULL) {
+        return -1;
+    }
+    PyTuple_SET_ITEM(out, first + 4, x);
+    return 0;
+}
+
+static PyObject *body(PyObject *v, int depth);
+
+/* _mpart */
+static PyObject *
+multipart(PyObject *v, int depth)
+{
+    Py_ssize_t n = PyList_GET_SIZE(v), i = 0, j, k;
+    PyObject *parts = NULL, *out = NULL, *sub, *x;
+    parts = PyList_New(0);
+    if (parts == NULL) {
+        return NULL;
+    }
+    while (i < n) {
+        PyObject *p = PyList_GET_ITEM(v, i);
+        if (!PyList_CheckExact(p)) {
+            break;
+        }
+        x = body(p, depth + 1);
+        if (x == NULL) {
+            goto fail;
+        }
+        if (PyList_Append(parts, x) < 0) {
+            Py_DECREF(x);
+            goto fail;
+        }
+        Py_DECREF(x);
+        i++;
+    }
+    out = new_struct(T_Multipart, 7);
+    if (out == NULL) {
+        goto fail;
+    }
+    x = PyList_AsTuple(parts);
+    Py_CLEAR(parts);
+    if (x == NULL) {
+        goto fail;
+    }
+    PyTuple_SET_ITEM(out, 0, x);
+    sub = i < n ? lenient(PyList_GET_ITEM(v, i)) : Py_NewRef(Py_None);
+    if (sub == NULL) {
+        goto fail;
+    }
+    if (sub == Py_None || PyUnicode_GET_LENGTH(sub) == 0) { /* tolerated: no subtype */
+        Py_SETREF(sub, Py_NewRef(s_mixed));
+    }
+    PyTuple_SET_ITEM(out, 1, sub);
+    j = i + 1;
+    k = n - j;
+    x = k > 0 ? params(PyList_GET_ITEM(v, j)) : Py_NewRef(empty_tuple);
+    if (x == NULL) {
+        goto fail;
+    }
+    PyTuple_SET_ITEM(out, 2, x);
+    if (set_ext_tail(out, 2, v, j, depth) < 0) {
+        goto fail;
+    }
+    return out;
+fail:
+    Py_XDECREF(parts);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+/* _nstring_lenient(v) or "" */
+static PyObject *
+lenient_or_empty(PyObject *v)
+{
+    PyObject *x = lenient(v);
+    if (x == Py_None) {
+        Py_SETREF(x, Py_NewRef(s_empty));
+    }
+    return x;
+}
+
+/* _1part */
+static PyObject *
+one_part(PyObject *v, int depth)
+{
+    Py_ssize_t n = PyList_GET_SIZE(v), i = 7, f;
+    PyObject *out, *mtype, *subtype, *x, *lines = NULL, *env = NULL, *sub = NULL;
+    PyObject *names[2];
+    int kind, r;
+    if (n < 7) {
+        return FB; /* tolerated by the Python (short parts): rare */
+    }
+    mtype = names[0] = PyList_GET_ITEM(v, 0);
+    subtype = names[1] = PyList_GET_ITEM(v, 1);
+    if (!PyUnicode_CheckExact(mtype) || !PyUnicode_CheckExact(subtype)) {
+        /* tolerated: NIL or a literal for the type or subtype (rare) */
+        PyObject *nv = PyList_GetSlice(v, 0, n);
+        int k;
+        if (nv == NULL) {
+            return NULL;
+        }
+        for (k = 0; k < 2; k++) {
+            PyObject *t = lenient_or_empty(names[k]);
+            if (t == NULL) {
+                Py_DECREF(nv);
+                return NULL;
+            }
+            if (PyList_SetItem(nv, k, t) < 0) { /* steals t, releases the old item */
+                Py_DECREF(nv);
+                return NULL;
+            }
+        }
+        out = one_part(nv, depth);
+        Py_DECREF(nv);
+        return out;
+    }
+    r = ascii_upper_eq(mtype, "TEXT");
+    if (r < 0) {
+        return FB;
+    }
+    kind = r ? 1 : 0;
+    if (!kind) {
+        r = ascii_upper_eq(mtype, "MESSAGE");
+        if (r < 0) {
+            return FB;
+        }
+        kind = r ? 2 : 0;
+    }
+    if (kind == 1) {
+        if (n > 7 && !PyList_CheckExact(PyList_GET_ITEM(v, 7))) {
+            lines = num_or_none(PyList_GET_ITEM(v, 7));
+            if (lines == NULL) {
+                return NULL;
+            }
+            i = 8;
+        }
+    }
+    else if (kind == 2) {
+        int rfc822 = ascii_upper_eq(subtype, "RFC822");
+        int global = rfc822 == 1 ? 0 : ascii_upper_eq(subtype, "GLOBAL");
+        if (rfc822 < 0 || global < 0) {
+            return FB;
+        }
+        if ((rfc822 || global) && n >= 10 && PyList_CheckExact(PyList_GET_ITEM(v, 7)) &&
+            PyList_CheckExact(PyList_GET_ITEM(v, 8))) {
+            PyObject *ev = PyList_GET_ITEM(v, 7), *bv = PyList_GET_ITEM(v, 8);
+            if (PyList_GET_SIZE(ev) == 10) {
+                env = envelope(ev);
+                if (env == NULL) {
+                    return NULL;
+                }
+            }
+            /* parse_body: a non-empty list */
+            if (PyList_GET_SIZE(bv) == 0) {
+                Py_XDECREF(env);
+                return FB;
+            }
+            sub = body(bv, depth + 1);
+            if (sub == NULL) {
+                Py_XDECREF(env);
+                return NULL;
+            }
+            lines = num_or_none(PyList_GET_ITEM(v, 9));
+            if (lines == NULL) {
+                Py_XDECREF(env);
+                Py_DECREF(sub);
+                return NULL;
+            }
+            i = 10;
+        }
+    }
+    out = new_struct(T_BodyPart, 15);
+    if (out == NULL) {
+        Py_XDECREF(lines);
+        Py_XDECREF(env);
+        Py_XDECREF(sub);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(out, 0, Py_NewRef(mtype));
+    PyTuple_SET_ITEM(out, 1, Py_NewRef(subtype));
+    PyTuple_SET_ITEM(out, 7, lines ? lines : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(out, 8, env ? env : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(out, 9, sub ? sub : Py_NewRef(Py_None));
+    x = params(PyList_GET_ITEM(v, 2));
+    if (x == NULL) {
+        goto fail;
+    }
+    PyTuple_SET_ITEM(out, 2, x);
+    for (f = 3; f <= 5; f++) { /* id, description, encoding */
+        x = lenient(PyList_GET_ITEM(v, f));
+        if (x == NULL) {
+            goto fail;
+        }
+        PyTuple_SET_ITEM(out, f, x);
+    }
+    x = num_or_none(PyList_GET_ITEM(v, 6));
+    if (x == NULL) {
+        goto fail;
+    }
+    PyTuple_SET_ITEM(out, 6, x);
+    /* md5, then disposition, language, location, extensions */
+    x = n - i > 0 ? lenient(PyList_GET_ITEM(v, i)) : Py_NewRef(Py_None);
+    if (x == NULL) {
+        goto fail;
+    }
+    PyTuple_SET_ITEM(out, 10, x);
+    if (set_ext_tail(out, 10, v, i, depth) < 0) {
+        goto fail;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* parse_body */
+static PyObject *
+body(PyObject *v, int depth)
+{
+    if (!PyList_CheckExact(v) || PyList_GET_SIZE(v) == 0 || depth > MAX_BODY_DEPTH) {
+        return FB;
+    }
+    if (PyList_CheckExact(PyList_GET_ITEM(v, 0))) {
+        return multipart(v, depth);
+    }
+    return one_part(v, depth);
+}
+
+/* _uid: 1..0xFFFFFFFF as a UID (an int subclass). */
+static PyObject *
+uid_value(PyObject *v)
+{
+    Py_ssize_t n = ascii_digits(v), i;
+    unsigned long long x = 0;
+    const Py_UCS1 *p;
+    PyObject *num, *args, *out;
+    if (n < 0) {
+        return FB;
+    }
+    p = PyUnicode_1BYTE_DATA(v);
+    for (i = 0; i < n; i++) {
+        x = x * 10 + (unsigned long long)(p[i] - '0');
+        if (x > 0xFFFFFFFFULL) {
+            return FB;
+        }
+    }
+    if (x == 0) {
+        return FB;
+    }
+    num = PyLong_FromUnsignedLongLong(x);
+    if (num == NULL) {
+        return NULL;
+    }
+    args = PyTuple_Pack(1, num);
+    Py_DECREF(num);
+    if (args == NULL) {
+        return NULL;
+    }
+    out = PyLong_Type.tp_new(T_UID, args, NULL); /* int.__new__(UID, n) */
+    Py_DECREF(args);
+    return out;
+}
+
+/* _flags, through its cache (a miss or an odd list: the Python function). */
+static PyObject *
+flags_value(PyObject *v)
+{
+    PyObject *key, *hit;
+    Py_ssize_t n, i;
+    if (!PyList_CheckExact(v)) {
+        return FB;
+    }
+    n = PyList_GET_SIZE(v);
+    for (i = 0; i < n; i++) {
+        if (!PyUnicode_CheckExact(PyList_GET_ITEM(v, i))) {
+            return FB;
+        }
+    }
+    key = PyList_AsTuple(v);
+    if (key == NULL) {
+        return NULL;
+    }
+    hit = PyDict_GetItemWithError(flag_cache, key);
+    Py_DECREF(key);
+    if (hit != NULL) {
+        return Py_NewRef(hit);
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    hit = PyObject_CallOneArg(flags_func, v);
+    if (hit == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear(); /* a bad flag: the Python conversion reports it */
+        return FB;
+    }
+    return hit;
+}
+
+/* One (key, converter) entry of a handler table, applied; FB on ValueError. */
+static int
+apply_handler(PyObject *out, PyObject *entry, PyObject *value)
+{
+    PyObject *key, *conv, *x;
+    int r;
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2) {
+        return 0;
+    }
+    key = PyTuple_GET_ITEM(entry, 0);
+    conv = PyTuple_GET_ITEM(entry, 1);
+    x = PyObject_CallOneArg(conv, value);
+    if (x == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+            PyErr_Clear();
+            return 0;
+        }
+        return -1;
+    }
+    r = PyDict_SetItem(out, key, x);
+    Py_DECREF(x);
+    return r < 0 ? -1 : 1;
+}
+
+static PyObject *
+fetch_items(PyObject *Py_UNUSED(module), PyObject *tree)
+{
+    Py_ssize_t n, i;
+    PyObject *out;
+    if (!items_configured) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_items() has not been called");
+        return NULL;
+    }
+    if (!PyList_CheckExact(tree) || (PyList_GET_SIZE(tree) & 1)) {
+        Py_RETURN_NONE;
+    }
+    n = PyList_GET_SIZE(tree);
+    out = PyDict_New();
+    if (out == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < n; i += 2) {
+        PyObject *name = PyList_GET_ITEM(tree, i), *value = PyList_GET_ITEM(tree, i + 1);
+        PyObject *kindobj, *key = NULL, *x = NULL, *entry;
+        long kind;
+        int r;
+        if (!PyUnicode_CheckExact(name)) {
+            goto fallback;
+        }
+        kindobj = PyDict_GetItemWithError(item_kinds, name);
+        if (kindobj == NULL) {
+            if (PyErr_Occurred()) {
+                goto error;
+            }
+            /* INTERNALDATE, MODSEQ, ...; a body section seen before */
+            entry = PyDict_GetItemWithError(handlers, name);
+            if (entry == NULL && !PyErr_Occurred()) {
+                entry = PyDict_GetItemWithError(sections, name);
+            }
+            if (entry == NULL) {
+                if (PyErr_Occurred()) {
+                    goto error;
+                }
+                goto fallback; /* a name to normalize: the Python does that */
+            }
+            r = apply_handler(out, entry, value);
+            if (r < 0) {
+                goto error;
+            }
+            if (r == 0) {
+                goto fallback;
+            }
+            continue;
+        }
+        kind = PyLong_AsLong(kindobj);
+        switch (kind) {
+        case I_UID:
+            key = k_uid;
+            x = uid_value(value);
+            break;
+        case I_FLAGS:
+            key = k_flags;
+            x = flags_value(value);
+            break;
+        case I_SIZE:
+            key = k_size;
+            x = ascii_digits(value) < 0
+                    ? FB
+                    : PyLong_FromString((const char *)PyUnicode_1BYTE_DATA(value), NULL, 10);
+            break;
+        case I_ENVELOPE:
+            key = k_envelope;
+            x = envelope(value);
+            break;
+        case I_BODYSTRUCTURE:
+        case I_BODY:
+            key = kind == I_BODY ? k_body : k_bodystructure;
+            x = body(value, 0);
+            break;
+        default:
+            goto fallback;
+        }
+        if (x == NULL) {
+            if (PyErr_Occurred()) {
+                goto error;
+            }
+            goto fallback;
+        }
+        r = PyDict_SetItem(out, key, x);
+        Py_DECREF(x);
+        if (r < 0) {
+            goto error;
+        }
+    }
+    return out;
+fallback:
+    Py_DECREF(out);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* A NamedTuple class: a tuple subclass adding no fields to the C layout. */
+static int
+check_struct(PyObject *t, const char *what)
+{
+    if (!PyType_Check(t) || !PyType_IsSubtype((PyTypeObject *)t, &PyTuple_Type) ||
+        ((PyTypeObject *)t)->tp_basicsize != PyTuple_Type.tp_basicsize ||
+        ((PyTypeObject *)t)->tp_itemsize != PyTuple_Type.tp_itemsize ||
+        ((PyTypeObject *)t)->tp_dictoffset != 0) {
+        PyErr_Format(PyExc_TypeError, "%s must be a NamedTuple class", what);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+configure_items(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *uid, *address, *env, *disp, *part, *multi, *kinds, *hand, *sect, *cache, *ffunc;
+    if (!PyArg_ParseTuple(args, "OOOOOOO!O!O!O!O:configure_items", &uid, &address, &env, &disp,
+                          &part, &multi, &PyDict_Type, &kinds, &PyDict_Type, &hand,
+                          &PyDict_Type, &sect, &PyDict_Type, &cache, &ffunc)) {
+        return NULL;
+    }
+    if (!PyType_Check(uid) || !PyType_IsSubtype((PyTypeObject *)uid, &PyLong_Type)) {
+        PyErr_SetString(PyExc_TypeError, "UID must be an int subclass");
+        return NULL;
+    }
+    if (check_struct(address, "Address") < 0 || check_struct(env, "Envelope") < 0 ||
+        check_struct(disp, "Disposition") < 0 || check_struct(part, "BodyPart") < 0 ||
+        check_struct(multi, "MultipartBody") < 0) {
+        return NULL;
+    }
+    if (empty_tuple == NULL) {
+        empty_tuple = PyTuple_New(0);
+        s_mixed = PyUnicode_InternFromString("MIXED");
+        s_empty = PyUnicode_InternFromString("");
+        k_uid = PyUnicode_InternFromString("UID");
+        k_flags = PyUnicode_InternFromString("FLAGS");
+        k_size = PyUnicode_InternFromString("RFC822.SIZE");
+        k_envelope = PyUnicode_InternFromString("ENVELOPE");
+        k_bodystructure = PyUnicode_InternFromString("BODYSTRUCTURE");
+        k_body = PyUnicode_InternFromString("BODY");
+        if (empty_tuple == NULL || s_mixed == NULL || s_empty == NULL || k_uid == NULL ||
+            k_flags == NULL || k_size == NULL || k_envelope == NULL ||
+            k_bodystructure == NULL || k_body == NULL) {
+            return NULL;
+        }
+    }
+    Py_XSETREF(T_UID, (PyTypeObject *)Py_NewRef(uid));
+    Py_XSETREF(T_Address, (PyTypeObject *)Py_NewRef(address));
+    Py_XSETREF(T_Envelope, (PyTypeObject *)Py_NewRef(env));
+    Py_XSETREF(T_Disposition, (PyTypeObject *)Py_NewRef(disp));
+    Py_XSETREF(T_BodyPart, (PyTypeObject *)Py_NewRef(part));
+    Py_XSETREF(T_Multipart, (PyTypeObject *)Py_NewRef(multi));
+    Py_XSETREF(item_kinds, Py_NewRef(kinds));
+    Py_XSETREF(handlers, Py_NewRef(hand));
+    Py_XSETREF(sections, Py_NewRef(sect));
+    Py_XSETREF(flag_cache, Py_NewRef(cache));
+    Py_XSETREF(flags_func, Py_NewRef(ffunc));
+    items_configured = 1;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------- */
 
 static PyMethodDef speedups_methods[] = {
     {"lex_fetch_batch", lex_fetch_batch, METH_VARARGS,
@@ -869,6 +1784,14 @@ static PyMethodDef speedups_methods[] = {
     {"lex_tokens", lex_tokens, METH_VARARGS,
      "lex_tokens(parts, max_depth, partial) -> list | None\n\n"
      "The token loop of pipeimap.protocol._lexer.lex; None where it would raise."},
+    {"fetch_items", fetch_items, METH_O,
+     "fetch_items(tree) -> dict | None\n\n"
+     "The dict of pipeimap.protocol._parse_fetch.convert_msg_att(tree); None where\n"
+     "the Python conversion must run (unusual values, names to normalize, errors)."},
+    {"configure_items", configure_items, METH_VARARGS,
+     "configure_items(UID, Address, Envelope, Disposition, BodyPart, MultipartBody,\n"
+     "                kinds, handlers, sections, flag_cache, flags) -> None\n\n"
+     "The types and tables fetch_items uses (called once by _accel.py)."},
     {NULL, NULL, 0, NULL},
 };
 

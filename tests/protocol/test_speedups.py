@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 import pipeimap.protocol as protocol
 from bench._corpus_gen import generate_bulk_corpus, generate_header_corpus
 from pipeimap.errors import ResponseParseError
-from pipeimap.protocol import _accel, _fetch_batch, _framing, _lexer, _parser
+from pipeimap.protocol import _accel, _fetch_batch, _framing, _lexer, _parse_fetch, _parser
 from pipeimap.protocol._limits import ParserLimits
 from pipeimap.protocol._parser import ResponseParser
 from pipeimap.protocol._response_writer import encode_response
@@ -162,13 +162,24 @@ def _recording() -> Iterator[Calls]:
 
 @contextmanager
 def _implementation(c: bool) -> Iterator[None]:
+    """The parser with every C function (lexers and the FETCH item conversion,
+    see test_speedups_items.py) or with none."""
+    saved = _parser.convert_msg_att
     if c:
         assert sp is not None
-        with _swap(_accel.c_lex, sp.lex_fetch_batch):
-            yield
+        _parser.convert_msg_att = _accel.c_convert_msg_att
+        try:
+            with _swap(_accel.c_lex, sp.lex_fetch_batch):
+                yield
+        finally:
+            _parser.convert_msg_att = saved
     else:
-        with _swap(_lexer.lex, _fetch_batch.lex_fetch_batch):
-            yield
+        _parser.convert_msg_att = _parse_fetch.convert_msg_att
+        try:
+            with _swap(_lexer.lex, _fetch_batch.lex_fetch_batch):
+                yield
+        finally:
+            _parser.convert_msg_att = saved
 
 
 _LIMITS = ParserLimits(
