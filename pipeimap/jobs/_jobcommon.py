@@ -162,11 +162,12 @@ class Job:
             )
             for warning in report.warnings:
                 self.progress.note(f"recovery: {warning}")
-            if report.removed_temp_files or report.truncated:
+            if report.removed_temp_files or report.truncated or report.completed_rewrites:
                 self.progress.note(
                     f"recovered from an interrupted run: removed "
                     f"{len(report.removed_temp_files)} temp file(s), cut "
-                    f"{len(report.truncated)} mbox tail(s)"
+                    f"{len(report.truncated)} mbox tail(s), finished "
+                    f"{len(report.completed_rewrites)} mbox rewrite(s)"
                 )
             self.store = store
         return self.store
@@ -656,12 +657,16 @@ def settle_orphans(job: Job, mailbox: str, rule: UidValidityRule) -> int:
         store.flush()
         with state.transaction():
             save_markers(job)
-    moved = store.remove(keys)
-    store.flush()
-    with state.transaction():
-        state.rekey(moved)
-        state.orphans_removed(keys)
-        save_markers(job)
+
+    def commit(moved: dict[LocalKey, LocalKey]) -> None:
+        # Run by the store once its files are safe (mbox: before the rename of
+        # the rewritten file, so keys, markers and file never disagree).
+        with state.transaction(durable=job.fsync):
+            state.rekey(moved)
+            state.orphans_removed(keys)
+            save_markers(job)
+
+    store.remove(keys, commit=commit)
     return moved_count if rule == "move-aside" else len(keys)
 
 

@@ -43,7 +43,15 @@ from typing import Literal
 from ..client import Client, FetchedMessage, SelectResult
 from ..errors import UsageError
 from ..protocol import UID, Flag, ModSeq, QResync, UIDSet
-from ..store import JobState, LocalKey, MailboxState, MaildirStore, MessageRecord, normalize_flags
+from ..store import (
+    JobState,
+    LocalKey,
+    MailboxState,
+    MaildirStore,
+    MboxStore,
+    MessageRecord,
+    normalize_flags,
+)
 from ._jobcommon import (
     DEFAULT_SKIP_SPECIAL_USE,
     Clock,
@@ -439,19 +447,22 @@ class _MailboxSync:
         keys = [records[u].key for u in sorted(vanished) if u in records]
         keep = self.opt.keep_expunged
 
-        def apply() -> None:
-            # Files first, then rows: a kill in between leaves rows whose files
-            # are gone, which the next run forgets (drop_lost) -- never a file
-            # nobody tracks.
-            moved: dict[LocalKey, LocalKey] = {}
-            if not keep:
-                moved = self.store.remove(keys)
-                self.store.flush()
-            with self.state.transaction():
+        def commit(moved: dict[LocalKey, LocalKey]) -> None:
+            with self.state.transaction(durable=self.job.fsync):
                 self.state.remove_messages(self.account, self.name, sorted(vanished))
                 self.state.rekey(moved)
                 save_markers(self.job)
-            _rekey_records(records, moved)
+
+        def apply() -> None:
+            # The store runs the transaction (commit) at its safe point: Maildir
+            # and .eml after the unlinks are durable (a kill in between leaves rows
+            # whose files are gone, which the next run forgets -- never a file
+            # nobody tracks); mbox between the durable rewritten temp file and
+            # its rename, which recover() finishes once the rows are committed.
+            if keep:
+                commit({})
+                return
+            _rekey_records(records, self.store.remove(keys, commit=commit))
 
         await in_thread(apply)
         return len(keys)
@@ -523,6 +534,13 @@ class _MailboxSync:
                     to_push[m.uid] = result[m.uid]
         deferred = set(to_push)
 
+        def commit_moves(moved: dict[LocalKey, LocalKey]) -> None:
+            # An mbox rewrite: its moved keys and the file's new size commit
+            # together, before the rename (see MboxStore).
+            with self.state.transaction(durable=self.job.fsync):
+                self.state.rekey(moved)
+                save_markers(self.job)
+
         def apply() -> int:
             updates: dict[int, frozenset[Flag]] = {}
             from_server = 0
@@ -533,8 +551,10 @@ class _MailboxSync:
                     continue
                 disk = disk_flags.get(uid, store.representable(r.flags))
                 if store.representable(flags) != disk:
-                    moved = store.set_flags(r.key, flags)
-                    self.state.rekey(moved)
+                    if isinstance(store, MboxStore):
+                        moved = store.set_flags(r.key, flags, commit=commit_moves)
+                    else:  # keys never move; the rows follow in one transaction below
+                        moved = store.set_flags(r.key, flags)
                     _rekey_records(records, moved)
                 if uid in server_flags and flags != r.flags:
                     from_server += 1

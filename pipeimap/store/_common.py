@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +29,7 @@ __all__ = [
     "MessageStore",
     "MessageWriter",
     "RecoveryReport",
+    "RewriteCommit",
     "StoredMessage",
     "decode_folder_component",
     "encode_folder_component",
@@ -45,6 +46,18 @@ LocalKey = NewType("LocalKey", str)
 Maildir: ``"<folder dir>/<unique name>"`` (``"./..."`` for INBOX; flags are not
 part of the key, so :meth:`~MessageStore.set_flags` keeps it);
 mbox: ``"<file>:<offset of the From_ line>"``; .eml: ``"<relative path>"``.
+"""
+
+RewriteCommit: TypeAlias = Callable[[dict[LocalKey, LocalKey]], object]
+"""The ``commit`` callable of :meth:`MessageStore.remove` and :meth:`~MessageStore.set_flags`.
+
+It gets the old -> new keys (empty unless an mbox rewrite moved messages) and
+runs the caller's state-DB transaction (drop rows, ``rekey``, save
+``markers()``).  The store calls it exactly once, after its own files are
+durable and -- for an mbox rewrite -- *before* the rename that makes the new
+file visible; ``recover`` finishes that rename after a kill if the transaction
+committed.  It must raise only if its transaction rolled back: the store then
+discards the rewrite and nothing has changed.
 """
 
 #: Bytes, a binary file object (anything with ``read``), or an iterable of chunks.
@@ -191,6 +204,8 @@ class RecoveryReport:
     truncated: Mapping[str, int] = field(default_factory=dict)
     #: human-readable notes on things recover() found but left alone.
     warnings: tuple[str, ...] = ()
+    #: mbox files whose committed rewrite a killed run had not renamed yet (renamed now).
+    completed_rewrites: tuple[str, ...] = ()
 
 
 class MessageWriter(Protocol):
@@ -243,6 +258,11 @@ class MessageStore(Protocol):
     (data fsynced) before returning; :meth:`flush` makes the directory entries
     durable.  Jobs call ``flush()`` before committing the state-DB transaction
     that records the keys, so the DB never names a message the disk lost.
+
+    ``remove`` and ``set_flags`` take an optional ``commit`` (a
+    :data:`RewriteCommit`): pass the state transaction that goes with the change
+    there rather than running it afterwards, so that an mbox rewrite and the
+    re-keyed rows can never disagree after a kill.
     """
 
     kind: str
@@ -268,13 +288,17 @@ class MessageStore(Protocol):
 
     def lookup(self, mailbox: str, name: str) -> LocalKey | None: ...
 
-    def set_flags(self, key: LocalKey, flags: Iterable[str]) -> dict[LocalKey, LocalKey]: ...
+    def set_flags(
+        self, key: LocalKey, flags: Iterable[str], *, commit: RewriteCommit | None = None
+    ) -> dict[LocalKey, LocalKey]: ...
 
     def flags_of(self, key: LocalKey) -> frozenset[Flag]: ...
 
     def representable(self, flags: Iterable[str]) -> frozenset[Flag]: ...
 
-    def remove(self, keys: Iterable[LocalKey]) -> dict[LocalKey, LocalKey]: ...
+    def remove(
+        self, keys: Iterable[LocalKey], *, commit: RewriteCommit | None = None
+    ) -> dict[LocalKey, LocalKey]: ...
 
     def read(self, key: LocalKey) -> bytes: ...
 

@@ -30,6 +30,7 @@ from ._common import (
     DeliverFromWriter,
     LocalKey,
     RecoveryReport,
+    RewriteCommit,
     StoredMessage,
     decode_folder_component,
     encode_folder_component,
@@ -172,18 +173,30 @@ class EmlStore(DeliverFromWriter):
         normalize_flags(flags)
         return frozenset()
 
-    def set_flags(self, key: LocalKey, flags: Iterable[str]) -> dict[LocalKey, LocalKey]:
-        """Nothing to change on disk (the state DB keeps the flags)."""
+    def set_flags(
+        self, key: LocalKey, flags: Iterable[str], *, commit: RewriteCommit | None = None
+    ) -> dict[LocalKey, LocalKey]:
+        """Nothing to change on disk (the state DB keeps the flags); ``commit({})``
+        runs at once if given."""
         normalize_flags(flags)
+        if commit is not None:
+            commit({})
         return {}
 
-    def remove(self, keys: Iterable[LocalKey]) -> dict[LocalKey, LocalKey]:
+    def remove(
+        self, keys: Iterable[LocalKey], *, commit: RewriteCommit | None = None
+    ) -> dict[LocalKey, LocalKey]:
+        """Delete messages (a key already gone is not an error); ``commit({})``, if
+        given, runs once the unlinks are durable: files first, rows next."""
         for key in keys:
             path = self.path_of(key)
             with suppress(FileNotFoundError):
                 path.unlink()
                 with self._lock:
                     self._dirty.add(path.parent)
+        if commit is not None:
+            self.flush()
+            commit({})
         return {}
 
     def iter_messages(self, mailbox: str) -> Iterator[StoredMessage]:

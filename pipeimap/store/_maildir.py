@@ -36,6 +36,7 @@ from ._common import (
     DeliverFromWriter,
     LocalKey,
     RecoveryReport,
+    RewriteCommit,
     StoredMessage,
     decode_folder_component,
     encode_folder_component,
@@ -336,8 +337,13 @@ class MaildirStore(DeliverFromWriter):
         _, sub, filename = self._locate(key)
         return flags_from_info(self._info_letters(sub, filename))
 
-    def set_flags(self, key: LocalKey, flags: Iterable[str]) -> dict[LocalKey, LocalKey]:
-        """Rename the file to carry ``flags`` (keywords are ignored); the key stays."""
+    def set_flags(
+        self, key: LocalKey, flags: Iterable[str], *, commit: RewriteCommit | None = None
+    ) -> dict[LocalKey, LocalKey]:
+        """Rename the file to carry ``flags`` (keywords are ignored); the key stays.
+
+        ``commit({})``, if given, runs after the rename is durable (the flags are
+        in the file name, so the file comes first and the row follows)."""
         wanted = normalize_flags(flags)
         folder, stem = self._split_key(key)
         with self._lock:
@@ -348,6 +354,9 @@ class MaildirStore(DeliverFromWriter):
                 os.rename(path / sub / filename, path / "cur" / new_name)
                 self._index[folder][stem] = ("cur", new_name)
                 self._dirty.update({path / sub, path / "cur"})
+        if commit is not None:
+            self.flush()
+            commit({})
         return {}
 
     def scan(self, mailbox: str) -> dict[LocalKey, frozenset[Flag]]:
@@ -381,8 +390,14 @@ class MaildirStore(DeliverFromWriter):
                 continue  # removed meanwhile
             yield StoredMessage(key, mailbox, flags, from_timestamp(st.st_mtime), st.st_size)
 
-    def remove(self, keys: Iterable[LocalKey]) -> dict[LocalKey, LocalKey]:
-        """Delete messages; a key already gone is not an error."""
+    def remove(
+        self, keys: Iterable[LocalKey], *, commit: RewriteCommit | None = None
+    ) -> dict[LocalKey, LocalKey]:
+        """Delete messages; a key already gone is not an error.
+
+        ``commit({})``, if given, runs once the unlinks are durable: files first,
+        rows next -- a kill in between leaves rows whose files are gone, which the
+        jobs forget (``drop_lost``), never a file nobody tracks."""
         with self._lock:
             for key in keys:
                 try:
@@ -394,6 +409,9 @@ class MaildirStore(DeliverFromWriter):
                     os.unlink(path / sub / filename)
                 self._index[folder].pop(stem, None)
                 self._dirty.add(path / sub)
+        if commit is not None:
+            self.flush()
+            commit({})
         return {}
 
     # --- crash recovery --------------------------------------------------------------

@@ -14,27 +14,43 @@ append that fails inside the process is truncated away at once.  Changing flags
 rewrites the fixed-width block in place; removing messages (or flags that no
 longer fit) rewrites the file through a temp file and a rename, which moves the
 later messages: those calls return the old -> new keys.
+
+A rewrite and the re-keyed rows are committed together by *rolling forward*:
+the temp file (named ``.<file>.pipeimap-tmp.rw<token>``) is written and fsynced
+(and its directory entry), then the caller's ``commit(moved)`` runs its state
+transaction -- rows dropped, keys changed, and :meth:`MboxStore.markers`, which
+for a pending rewrite names the file's *new* size and the marker
+``/rewrite/<file> -> token`` -- and only then is the temp file renamed over the
+file.  A kill before that commit leaves a temp file whose token the state does
+not name: ``recover`` deletes it and nothing changed.  A kill after it leaves
+the temp file the state names: ``recover`` renames it (the DB already has the
+new keys).  So the keys in the DB and the file agree at every point.  (A
+``/rewrite/`` marker left after the rename names no file: harmless.  A file's
+relative name never starts with ``/``, so it cannot clash with a file's size.)
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Final
 
 from ..errors import InvalidArgumentError
 from ..protocol._types import Flag
-from ._atomic import TEMP_MARKER, unique_suffix
+from ._atomic import TEMP_MARKER
 from ._common import (
     DeliverFromWriter,
     LocalKey,
     RecoveryReport,
+    RewriteCommit,
     StoredMessage,
     decode_folder_component,
     encode_folder_component,
@@ -55,8 +71,11 @@ from ._mboxrd import (
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["MboxStore", "MboxWriter"]
+__all__ = ["REWRITE_MARKER", "MboxStore", "MboxWriter"]
 
+#: Prefix of the marker that names a committed rewrite's token: ``/rewrite/<file>``.
+REWRITE_MARKER: Final = "/rewrite/"
+_TOKEN_TAG: Final = ".rw"  # temp file: .<file>.pipeimap-tmp.rw<token>
 _HEAD_LIMIT: Final = 1 << 16  # bytes held back to read the line end and Return-Path
 _RETURN_PATH_RE: Final = re.compile(rb"(?im)^Return-Path:[ \t]*<?([^>\r\n]*)>?")
 
@@ -64,6 +83,22 @@ _RETURN_PATH_RE: Final = re.compile(rb"(?im)^Return-Path:[ \t]*<?([^>\r\n]*)>?")
 def _lock_fd(fd: int) -> None:
     if sys.platform != "win32":
         fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _rewrite_temp(path: Path, token: int) -> Path:
+    return path.with_name(f".{path.name}{TEMP_MARKER}{_TOKEN_TAG}{token}")
+
+
+@dataclass(slots=True)
+class _Rewrite:
+    """A rewritten file, durable in its temp file, not renamed yet."""
+
+    rel: str
+    path: Path
+    temp: Path
+    token: int
+    size: int
+    moved: dict[LocalKey, LocalKey]
 
 
 class MboxWriter:
@@ -157,6 +192,9 @@ class MboxStore(DeliverFromWriter):
         self._locks: dict[str, threading.RLock] = {}
         self._touched: set[str] = set()
         self._new_dirs: set[Path] = set()
+        # rel -> (token, new size, thread committing it): rewrites between their
+        # temp file and their rename (see markers()).
+        self._pending: dict[str, tuple[int, int, int]] = {}
         (self.path.parent if single_file else self.path).mkdir(parents=True, exist_ok=True)
 
     # --- files ---------------------------------------------------------------------
@@ -269,10 +307,28 @@ class MboxStore(DeliverFromWriter):
 
     def markers(self) -> dict[str, int]:
         """Current size of every file this store wrote to: save it in the state DB
-        (``JobState.set_markers``) in the transaction that records the messages."""
+        (``JobState.set_markers``) in the transaction that records the messages.
+
+        While a rewrite waits for its ``commit`` the file's entry is its *new*
+        size plus ``/rewrite/<file> -> token`` -- but only in the thread running
+        that commit: other threads' transactions leave the file's marker as it
+        is until the rename is done."""
+        me = threading.get_ident()
         with self._guard:
             rels = sorted(self._touched)
-        return {rel: self._file(rel).stat().st_size for rel in rels if self._file(rel).exists()}
+            pending = dict(self._pending)
+        out: dict[str, int] = {}
+        for rel in rels:
+            if rel in pending:
+                token, size, owner = pending[rel]
+                if owner == me:
+                    out[rel] = size
+                    out[REWRITE_MARKER + rel] = token
+                continue
+            path = self._file(rel)
+            if path.exists():
+                out[rel] = path.stat().st_size
+        return out
 
     # --- reading ---------------------------------------------------------------------
 
@@ -348,9 +404,15 @@ class MboxStore(DeliverFromWriter):
 
     # --- changing --------------------------------------------------------------------
 
-    def set_flags(self, key: LocalKey, flags: Iterable[str]) -> dict[LocalKey, LocalKey]:
+    def set_flags(
+        self, key: LocalKey, flags: Iterable[str], *, commit: RewriteCommit | None = None
+    ) -> dict[LocalKey, LocalKey]:
         """Rewrite the flag block in place; if the keywords no longer fit its room,
-        rewrite the file and return the keys that moved."""
+        rewrite the file and return the keys that moved.
+
+        ``commit(moved)``, if given, runs the caller's state transaction: after the
+        in-place write, or between the durable temp file and the rename of a
+        rewrite (see the module docs)."""
         wanted = normalize_flags(flags)
         rel, offset = self._split_key(key)
         with self._lock(rel):
@@ -368,77 +430,169 @@ class MboxStore(DeliverFromWriter):
                             os.fsync(fd)
                     finally:
                         os.close(fd)
+                    if commit is not None:
+                        commit({})
                     return {}
-            return self._rewrite(rel, drop=set(), reflag={offset: wanted})
+            return self._rewrite({rel: (set(), {offset: wanted})}, commit)
 
-    def remove(self, keys: Iterable[LocalKey]) -> dict[LocalKey, LocalKey]:
-        """Remove messages by rewriting their files; returns the keys that moved
-        (update them with ``JobState.rekey`` and save new markers)."""
+    def remove(
+        self, keys: Iterable[LocalKey], *, commit: RewriteCommit | None = None
+    ) -> dict[LocalKey, LocalKey]:
+        """Remove messages by rewriting their files; returns the keys that moved.
+
+        Pass the state transaction that drops the rows, applies ``JobState.rekey``
+        and saves :meth:`markers` as ``commit(moved)``: it runs once every
+        rewritten file is durable in its temp file and before any rename, so a
+        kill at any point leaves the DB and the files agreeing (after
+        :meth:`recover`).  Without ``commit`` the files are renamed at once and
+        the caller must update the state afterwards (not crash-safe)."""
         by_file: dict[str, set[int]] = {}
         for key in keys:
             rel, offset = self._split_key(key)
             by_file.setdefault(rel, set()).add(offset)
-        moved: dict[LocalKey, LocalKey] = {}
-        for rel, offsets in sorted(by_file.items()):
-            if self._file(rel).exists():
-                with self._lock(rel):
-                    moved.update(self._rewrite(rel, drop=offsets, reflag={}))
-        return moved
+        return self._rewrite(
+            {rel: (offsets, {}) for rel, offsets in by_file.items() if self._file(rel).exists()},
+            commit,
+        )
 
     def _rewrite(
-        self, rel: str, *, drop: set[int], reflag: dict[int, frozenset[Flag]]
+        self,
+        plan: Mapping[str, tuple[set[int], dict[int, frozenset[Flag]]]],
+        commit: RewriteCommit | None,
     ) -> dict[LocalKey, LocalKey]:
-        path = self._file(rel)
-        temp = path.with_name(f".{path.name}{TEMP_MARKER}.{unique_suffix()}")
-        moved: dict[LocalKey, LocalKey] = {}
-        with path.open("rb") as src:
-            _lock_fd(src.fileno())
+        """Rewrite every file of ``plan`` (rel -> (offsets to drop, offsets to
+        reflag)) into a durable temp file, run ``commit``, rename them all."""
+        with ExitStack() as stack:
+            rewrites: list[_Rewrite] = []
             try:
-                with temp.open("xb") as out:
-                    head = src.read(5)
-                    src.seek(0)
-                    if head != b"From ":  # keep whatever precedes the first message
-                        first = next(self._iter_raw(src), None)
-                        src.seek(0)
-                        out.write(src.read(first[0] if first else -1))
-                    for offset, from_line, raw in self._iter_raw(src):
-                        if offset in drop:
-                            continue
-                        new_offset = out.tell()
-                        if offset in reflag:
-                            block = parse_flag_block(raw)
-                            eol = block[3] if block else b"\n"
-                            rest = raw[block[1] :] if block else raw
-                            raw = build_flag_block(reflag[offset], eol) + rest
-                        out.write(from_line + raw)
-                        if new_offset != offset:
-                            moved[LocalKey(f"{rel}:{offset}")] = LocalKey(f"{rel}:{new_offset}")
-                    out.flush()
-                    if self._fsync:
-                        os.fsync(out.fileno())
-                os.replace(temp, path)
+                for rel, (drop, reflag) in sorted(plan.items()):
+                    stack.enter_context(self._lock(rel))
+                    rewrites.append(self._write_temp(rel, drop, reflag, stack))
+                if self._fsync:
+                    for d in sorted({rw.path.parent for rw in rewrites}):
+                        fsync_directory(d)  # the temp files' entries, before the commit
             except BaseException:
-                temp.unlink(missing_ok=True)
+                for rw in rewrites:
+                    rw.temp.unlink(missing_ok=True)
                 raise
+            moved: dict[LocalKey, LocalKey] = {}
+            for rw in rewrites:
+                moved.update(rw.moved)
+            if commit is None:
+                self._rename(rewrites, discard_on_error=True)
+                return moved
+            me = threading.get_ident()
+            with self._guard:
+                for rw in rewrites:
+                    self._pending[rw.rel] = (rw.token, rw.size, me)
+                    self._touched.add(rw.rel)
+            try:
+                try:
+                    commit(moved)
+                except BaseException:
+                    # Rolled back: the state still names the old file.
+                    for rw in rewrites:
+                        rw.temp.unlink(missing_ok=True)
+                    raise
+                # Committed: from here the temp files are the truth; a failure
+                # leaves them for recover() to rename.
+                self._rename(rewrites, discard_on_error=False)
+            finally:
+                with self._guard:
+                    for rw in rewrites:
+                        self._pending.pop(rw.rel, None)
+            return moved
+
+    def _rename(self, rewrites: list[_Rewrite], *, discard_on_error: bool) -> None:
+        done = 0
+        try:
+            for rw in rewrites:
+                os.replace(rw.temp, rw.path)
+                done += 1
+        except BaseException:
+            if discard_on_error:
+                for rw in rewrites[done:]:
+                    rw.temp.unlink(missing_ok=True)
+            raise
         if self._fsync:
-            fsync_directory(path.parent)
+            for d in sorted({rw.path.parent for rw in rewrites}):
+                fsync_directory(d)
         with self._guard:
-            self._touched.add(rel)
-        return moved
+            self._touched.update(rw.rel for rw in rewrites)
+
+    def _write_temp(
+        self, rel: str, drop: set[int], reflag: dict[int, frozenset[Flag]], stack: ExitStack
+    ) -> _Rewrite:
+        """The new content of ``rel`` in a fsynced temp file; the source stays open
+        and flock()ed (on ``stack``) until the rename."""
+        path = self._file(rel)
+        token = secrets.randbits(62) + 1
+        temp = _rewrite_temp(path, token)
+        moved: dict[LocalKey, LocalKey] = {}
+        src = stack.enter_context(path.open("rb"))
+        _lock_fd(src.fileno())
+        try:
+            with temp.open("xb") as out:
+                head = src.read(5)
+                src.seek(0)
+                if head != b"From ":  # keep whatever precedes the first message
+                    first = next(self._iter_raw(src), None)
+                    src.seek(0)
+                    out.write(src.read(first[0] if first else -1))
+                for offset, from_line, raw in self._iter_raw(src):
+                    if offset in drop:
+                        continue
+                    new_offset = out.tell()
+                    if offset in reflag:
+                        block = parse_flag_block(raw)
+                        eol = block[3] if block else b"\n"
+                        rest = raw[block[1] :] if block else raw
+                        raw = build_flag_block(reflag[offset], eol) + rest
+                    out.write(from_line + raw)
+                    if new_offset != offset:
+                        moved[LocalKey(f"{rel}:{offset}")] = LocalKey(f"{rel}:{new_offset}")
+                out.flush()
+                if self._fsync:
+                    os.fsync(out.fileno())
+                size = out.tell()
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return _Rewrite(rel, path, temp, token, size, moved)
 
     # --- crash recovery --------------------------------------------------------------
 
     def recover(self, committed: Mapping[str, int] | None = None) -> RecoveryReport:
-        """Cut every file back to its committed size (from ``JobState.markers``)
-        and delete temp files of interrupted rewrites.
+        """Finish committed rewrites, delete the temp files of the others, and cut
+        every file back to its committed size (all from ``JobState.markers``).
 
-        A cut is made only where the committed size is a message boundary (the
-        end of the file or a ``From_`` line after an LF); anything else means the
-        markers are stale, and the file is left alone with a warning.
+        A rewrite whose token the markers name (``/rewrite/<file>``) was
+        committed with its re-keyed rows: its temp file is renamed over the file
+        (roll forward).  A cut is made only where the committed size is a message
+        boundary (the end of the file or a ``From_`` line after an LF); anything
+        else means the markers are stale, and the file is left alone with a
+        warning.
         """
+        committed = dict(committed or {})
         truncated: dict[str, int] = {}
         warnings: list[str] = []
         removed: list[Path] = []
+        completed: list[str] = []
+        tokens = {
+            name[len(REWRITE_MARKER) :]: token
+            for name, token in committed.items()
+            if name.startswith(REWRITE_MARKER)
+        }
+        sizes = {rel: size for rel, size in committed.items() if not rel.startswith("/")}
+        for rel, token in sorted(tokens.items()):
+            path = self._file(rel)
+            temp = _rewrite_temp(path, token)
+            with self._lock(rel):
+                if temp.is_file():
+                    os.replace(temp, path)
+                    if self._fsync:
+                        fsync_directory(path.parent)
+                    completed.append(rel)
         if self.single_file:
             temps = self.path.parent.glob(f".{self.path.name}{TEMP_MARKER}*")
         else:
@@ -447,7 +601,7 @@ class MboxStore(DeliverFromWriter):
             if p.is_file():
                 p.unlink()
                 removed.append(p)
-        for rel, size in sorted((committed or {}).items()):
+        for rel, size in sorted(sizes.items()):
             path = self._file(rel)
             with self._lock(rel):
                 try:
@@ -473,4 +627,4 @@ class MboxStore(DeliverFromWriter):
                             warnings.append(f"{rel}: committed size {size} is not a boundary")
                 finally:
                     os.close(fd)
-        return RecoveryReport(tuple(removed), truncated, tuple(warnings))
+        return RecoveryReport(tuple(removed), truncated, tuple(warnings), tuple(completed))
