@@ -289,10 +289,11 @@ def ensure_marker(job: Job, mailbox: str) -> None:
     job.state.set_markers(MBOX_MARKERS, {rel: size})
 
 
-def save_markers(job: Job) -> None:
-    """Inside the state transaction that records what was written."""
+def save_markers(job: Job, mailbox: str, *more: str) -> None:
+    """Inside the state transaction that records what was written to the file of
+    ``mailbox`` (and ``more``): only theirs, see ``MboxStore.markers``."""
     assert job.store is not None
-    markers = job.store.markers()
+    markers = job.store.markers((mailbox, *more))
     if markers:
         job.state.set_markers(MBOX_MARKERS, markers)
 
@@ -428,7 +429,7 @@ class _DiskWriter:
             self._before_record()
         with self.job.state.transaction():
             self.job.state.record_messages(self.job.account, self.mailbox, records)
-            save_markers(self.job)
+            save_markers(self.job, self.mailbox)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on this writer's own thread, waited for without blocking the loop."""
@@ -656,7 +657,7 @@ def settle_orphans(job: Job, mailbox: str, rule: UidValidityRule) -> int:
             moved_count += 1
         store.flush()
         with state.transaction():
-            save_markers(job)
+            save_markers(job, attic)
 
     def commit(moved: dict[LocalKey, LocalKey]) -> None:
         # Run by the store once its files are safe (mbox: before the rename of
@@ -664,7 +665,7 @@ def settle_orphans(job: Job, mailbox: str, rule: UidValidityRule) -> int:
         with state.transaction(durable=job.fsync):
             state.rekey(moved)
             state.orphans_removed(keys)
-            save_markers(job)
+            save_markers(job, mailbox)
 
     store.remove(keys, commit=commit)
     return moved_count if rule == "move-aside" else len(keys)

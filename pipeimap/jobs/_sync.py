@@ -451,7 +451,7 @@ class _MailboxSync:
             with self.state.transaction(durable=self.job.fsync):
                 self.state.remove_messages(self.account, self.name, sorted(vanished))
                 self.state.rekey(moved)
-                save_markers(self.job)
+                save_markers(self.job, self.name)
 
         def apply() -> None:
             # The store runs the transaction (commit) at its safe point: Maildir
@@ -539,7 +539,7 @@ class _MailboxSync:
             # together, before the rename (see MboxStore).
             with self.state.transaction(durable=self.job.fsync):
                 self.state.rekey(moved)
-                save_markers(self.job)
+                save_markers(self.job, self.name)
 
         def apply() -> int:
             updates: dict[int, frozenset[Flag]] = {}
@@ -567,7 +567,7 @@ class _MailboxSync:
                     updates,
                     modseqs={u: m for u, m in modseqs.items() if u in updates},
                 )
-                save_markers(self.job)
+                save_markers(self.job, self.name)
             return from_server
 
         flags_in = await in_thread(apply)

@@ -144,7 +144,8 @@ class EmlStore(DeliverFromWriter):
             for d in sorted(dirty):
                 fsync_directory(d)
 
-    def markers(self) -> dict[str, int]:
+    def markers(self, mailboxes: Iterable[str] | None = None) -> dict[str, int]:
+        """No commit markers (see MaildirStore.markers)."""
         return {}
 
     def path_of(self, key: LocalKey) -> Path:

@@ -450,6 +450,6 @@ class MaildirStore(DeliverFromWriter):
             self._index.clear()
         return RecoveryReport(removed_temp_files=tuple(removed))
 
-    def markers(self) -> dict[str, int]:
+    def markers(self, mailboxes: Iterable[str] | None = None) -> dict[str, int]:
         """Maildir needs no commit markers (deterministic names make re-delivery idempotent)."""
         return {}

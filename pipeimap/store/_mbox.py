@@ -305,9 +305,16 @@ class MboxStore(DeliverFromWriter):
             for d in sorted(dirs):
                 fsync_directory(d)
 
-    def markers(self) -> dict[str, int]:
-        """Current size of every file this store wrote to: save it in the state DB
-        (``JobState.set_markers``) in the transaction that records the messages.
+    def markers(self, mailboxes: Iterable[str] | None = None) -> dict[str, int]:
+        """Current size of every file this store wrote to (or only of the files
+        of ``mailboxes``): save it in the state DB (``JobState.set_markers``) in
+        the transaction that records the messages.
+
+        A transaction that records one mailbox's messages must name that mailbox:
+        another mailbox's file may hold appended messages whose rows are not
+        committed yet (or half a message), and committing that size would make
+        ``recover`` keep them after a kill -- to be fetched again next run, a
+        duplicate.
 
         While a rewrite waits for its ``commit`` the file's entry is its *new*
         size plus ``/rewrite/<file> -> token`` -- but only in the thread running
@@ -317,6 +324,9 @@ class MboxStore(DeliverFromWriter):
         with self._guard:
             rels = sorted(self._touched)
             pending = dict(self._pending)
+        if mailboxes is not None:
+            wanted = {self.file_name(m) for m in mailboxes}
+            rels = [rel for rel in rels if rel in wanted]
         out: dict[str, int] = {}
         for rel in rels:
             if rel in pending:
