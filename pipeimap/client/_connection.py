@@ -82,6 +82,13 @@ MIN_RATE: Final = 256.0
 # How much of the received stream the connection remembers, to report a BYE
 # that came inside a response it could not finish (see _bye_hint).
 _TAIL: Final = 512
+# Read sizes: reads start at 256 KiB and double up to 1 MiB (the raw client's)
+# while they come back full -- a bulk transfer waiting in the socket, read with
+# fewer trips through the event loop -- and halve again once one comes back less
+# than half full, so that a connection exchanging short responses never
+# allocates a 1 MiB receive buffer (an import's memory bound counts it).
+_READ_MIN: Final = 256 * 1024
+_READ_MAX: Final = 1024 * 1024
 _BYE_IN_TAIL: Final = re.compile(rb"\* BYE ?([^\r\n\x00]{0,200})")
 
 
@@ -132,8 +139,12 @@ class _Inbox:
         self._items.append(item)
         if self._budget is not None:
             self._bytes += _outcome_size(item)
-        if self._item_waiter is not None:
-            self._item_waiter.set()
+        waiter = self._item_waiter
+        if waiter is not None:
+            # Once: the consumer is awake from now on (a big read pushes many items
+            # before it runs), and it makes a new event before it waits again.
+            self._item_waiter = None
+            waiter.set()
 
     @property
     def budgeted(self) -> bool:
@@ -193,8 +204,10 @@ class _Inbox:
         item = self._items.popleft()
         if self._budget is not None:
             self._bytes -= _outcome_size(item)
-            if self._space_waiter is not None and not self.over_budget:
-                self._space_waiter.set()
+            waiter = self._space_waiter
+            if waiter is not None and not self.over_budget:
+                self._space_waiter = None  # (once, as in push())
+                waiter.set()
         return item
 
     def close(self, error: BaseException | None = None) -> None:
@@ -250,6 +263,17 @@ class CommandHandle:
         self.command = command
         self._inbox = inbox
         self.done = False
+
+    def next_nowait(self) -> Outcome | None:
+        """The next outcome if one is waiting (what :meth:`next` would return
+        without blocking), else ``None``."""
+        inbox = self._inbox
+        if not inbox.ready:
+            return None
+        out = inbox.get_nowait()
+        if isinstance(out, (Completed, Failed)):
+            self.done = True
+        return out  # type: ignore[return-value]
 
     async def next(self, *, use_timeout: bool = True) -> Outcome:
         """The next outcome of this command; ``Completed`` or ``Failed`` is the
@@ -630,12 +654,17 @@ class Connection:
     # --- the reader -------------------------------------------------------------------
 
     async def _reader(self) -> None:
+        want = _READ_MIN
         try:
             while not self._closed:
                 await self._process_events()
                 if self.closed:  # (a property: mypy must not narrow it across the await)
                     return
-                data = await self.transport.receive()
+                data = await self.transport.receive(want)
+                if len(data) >= want:
+                    want = min(want * 2, _READ_MAX)
+                elif len(data) < want >> 1 and want > _READ_MIN:
+                    want >>= 1
                 self._note_received(data)
                 if not data:
                     self.parser.feed_eof()
@@ -709,6 +738,17 @@ class Connection:
     def _route_all(self, outs: list[Outcome]) -> bool:
         """Route ``outs`` if that needs no waiting (no fatal error, no inbox
         over its budget); False, having routed nothing, otherwise."""
+        if len(outs) == 1:
+            # One message for a caller that takes whole messages (fetch()): the
+            # bulk of a big FETCH.  What the loops below do with it, directly.
+            o = outs[0]
+            if o.__class__ is MessageDelivered:
+                inbox = self._handles.get(o.cid)
+                if inbox is None:
+                    return True
+                if not inbox.budgeted:
+                    inbox.push(o)
+                    return True
         added: dict[int, int] | None = None  # bytes added per budgeted inbox
         for o in outs:
             if isinstance(o, Fatal):

@@ -45,7 +45,7 @@ from ..protocol._responses import (
 from ..protocol._search import SearchKey
 from ..protocol._seqset import LastSearch, SeqSet, UIDSet
 from ..protocol._serializer import EncodeOptions, split_command
-from ..protocol._types import UID, Flag, ModSeq
+from ..protocol._types import UID, Flag, ModSeq, SeqNum
 from ..scheduler import (
     Completed,
     Delivered,
@@ -215,33 +215,57 @@ class FetchAssembler:
     the APIs that return whole messages (``fetch``, ``fetch_all``)."""
 
     def __init__(self) -> None:
-        self._open: tuple[object, str, bytearray] | None = None
+        # The literal being streamed: its key, item and chunks so far (joined
+        # once at its end: each byte is copied once).
+        self._open: tuple[object, str, list[bytes]] | None = None
         self._done: dict[tuple[object, str], bytes] = {}
 
     def feed(self, o: Outcome) -> None:
         if isinstance(o, LiteralStarted):
             key: object = int(o.uid) if o.uid is not None else ("seq", int(o.seq))
-            self._open = (key, o.item, bytearray())
+            self._open = (key, o.item, [])
         elif isinstance(o, LiteralChunk) and self._open is not None:
-            self._open[2].extend(o.data)
+            self._open[2].append(o.data)
         elif self._open is not None:  # LiteralEnded
-            key, item, buf = self._open
-            self._done[(key, item)] = bytes(buf)
+            key, item, chunks = self._open
+            self._done[(key, item)] = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             self._open = None
 
     def message(self, o: MessageDelivered) -> FetchedMessage:
         items = o.items
         uid = o.uid if o.uid is not None else items.uid
-        if StreamedLiteral in set(map(type, items.values())):
-            fixed: dict[str, object] = {}
-            for name, value in items.items():
-                if isinstance(value, StreamedLiteral):
-                    value = self._done.pop((int(uid), name), None) if uid is not None else None
-                    if value is None:
-                        value = self._done.pop((("seq", int(o.seq)), name), b"")
-                fixed[name] = value
-            items = FetchItems(fixed)
-        return FetchedMessage(o.seq, uid, items)
+        for value in items.values():
+            if isinstance(value, StreamedLiteral):
+                return _fetched(o.seq, uid, self._assembled(o.seq, uid, items))
+        return _fetched(o.seq, uid, items)
+
+    def _assembled(self, seq: SeqNum, uid: UID | None, items: FetchItems) -> FetchItems:
+        """``items`` with each streamed literal replaced by its bytes."""
+        fixed: dict[str, object] = {}
+        for name, value in items.items():
+            if isinstance(value, StreamedLiteral):
+                value = self._done.pop((int(uid), name), None) if uid is not None else None
+                if value is None:
+                    value = self._done.pop((("seq", int(seq)), name), b"")
+            fixed[name] = value
+        return FetchItems(fixed)
+
+
+_new = object.__new__
+_set_seq = vars(FetchedMessage)["seq"].__set__
+_set_uid = vars(FetchedMessage)["uid"].__set__
+_set_items = vars(FetchedMessage)["items"].__set__
+
+
+def _fetched(seq: SeqNum, uid: UID | None, items: FetchItems) -> FetchedMessage:
+    """``FetchedMessage(seq, uid, items)`` without the frozen dataclass
+    ``__init__``'s ``object.__setattr__`` calls (the same object; one per
+    message of a bulk fetch)."""
+    msg: FetchedMessage = _new(FetchedMessage)
+    _set_seq(msg, seq)
+    _set_uid(msg, uid)
+    _set_items(msg, items)
+    return msg
 
 
 def _messages(done: list[Done]) -> list[FetchedMessage]:

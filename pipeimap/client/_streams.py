@@ -57,7 +57,10 @@ class FetchStream:
 
     async def __anext__(self) -> FetchedMessage:
         while self._i < len(self._handles):
-            o = await self._handles[self._i].next()
+            handle = self._handles[self._i]
+            o = handle.next_nowait()  # (no coroutine when one is waiting: the usual case)
+            if o is None:
+                o = await handle.next()
             if isinstance(o, MessageDelivered):
                 return self._asm.message(o)
             if isinstance(o, Completed):

@@ -47,7 +47,8 @@ __all__ = ["DEFAULT_CONNECT_TIMEOUT", "Transport", "default_ssl_context"]
 
 DEFAULT_CONNECT_TIMEOUT: Final = 30.0
 # One read per 256 KiB: a bulk fetch costs fewer trips through the event loop
-# and the parser (the raw client reads 1 MiB at a time).
+# and the parser (the raw client reads 1 MiB at a time).  The connection's
+# reader asks for more while reads come back full (see Connection._reader).
 _RECEIVE_SIZE: Final = 256 * 1024
 
 # Everything a stream can raise when the connection is gone.  ssl.SSLError is an

@@ -3,15 +3,23 @@
 Theory of operation: a response is text lines joined by literals (RFC 9051
 section 4.3): a line that ends in ``{n}`` (or ``~{n}``, RFC 3516 literal8) is
 followed by exactly ``n`` bytes, then the response goes on.  The framer keeps
-one ``bytearray`` buffer and a read position.  In line state it looks for the
-next LF with ``bytearray.find`` from where the previous search stopped (so a
+one buffer and a read position.  In line state it looks for the
+next LF with ``find`` from where the previous search stopped (so a
 line that arrives in many pieces is scanned once); a literal announcement is
 recognized with a regex anchored at the end of the line.  Literal bytes are
 never scanned: they are sliced out of the buffer (held literals) or handed on
 as they arrive (streamed literals).
 
+Literal bytes are copied once.  The buffer is the fed ``bytes`` object itself
+whenever everything before it was consumed (the usual case: a read ends inside
+a literal), so feeding copies nothing; a held literal is then one slice of it,
+or -- when it spans reads -- the pieces of the earlier reads (memoryviews, no
+copy) joined once when its last byte arrives.  Only a read that ends inside a
+line turns the buffer into a ``bytearray`` that the next read is appended to.
+
 A FETCH body literal larger than ``stream_threshold`` is streamed:
-:class:`FetchLiteralStarted`, :class:`FetchLiteralChunk` per available slice,
+:class:`FetchLiteralStarted`, :class:`FetchLiteralChunk` per available slice
+(of at most 256 KiB),
 :class:`FetchLiteralEnded`, and a :class:`StreamedLiteral` marker takes its
 place in the response.  Every other literal is held, up to
 ``max_literal_in_memory``; response text is bounded by ``max_line_length``,
@@ -51,6 +59,9 @@ _FETCH_HEAD: Final = re.compile(rb"\* +([0-9]{1,10}) +(?i:FETCH)(?= |\()")
 _FETCH_HEAD_FAST: Final = re.compile(rb"\* ([0-9]{1,10}) FETCH ")
 
 _LINE, _LITERAL, _STREAM = 0, 1, 2
+# The largest piece of a streamed literal handed on at once, whatever the size
+# of the reads: a streaming consumer's byte budget counts in pieces this big.
+_STREAM_PIECE: Final = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -70,7 +81,9 @@ class Framer:
 
     def __init__(self, limits: ParserLimits) -> None:
         self.limits = limits
-        self._buf = bytearray()
+        # The fed bytes object itself, or a bytearray once a read ended inside a
+        # line (see feed()).
+        self._buf: bytes | bytearray = b""
         self._pos = 0  # read position in _buf
         self._base = 0  # absolute offset of _buf[0]
         self._scan = 0  # where to resume looking for LF
@@ -83,6 +96,10 @@ class Framer:
         self._head = b""  # first segment of the response (for stream decisions)
         self._lit_size = 0
         self._lit_left = 0
+        # A held literal spanning reads: its bytes from earlier reads (views of
+        # them, joined once the literal is complete) and their total length.
+        self._lit_pieces: list[memoryview] = []
+        self._lit_have = 0
         self._stream_seq: SeqNum | None = None
         self._stream_name = ""
         self.eof = False
@@ -93,7 +110,7 @@ class Framer:
     @property
     def offset(self) -> int:
         """Absolute offset of the first byte not yet consumed."""
-        return self._base + self._pos
+        return self._base + self._pos - self._lit_have
 
     @property
     def buffered(self) -> int:
@@ -107,23 +124,52 @@ class Framer:
         return self._state != _LINE or bool(self._parts) or self._pos < len(self._buf)
 
     def feed(self, data: bytes) -> None:
-        self._buf += data
+        buf = self._buf
+        pos = self._pos
+        size = len(buf)
+        if pos == size or (self._state == _LITERAL and size - pos < self._lit_left and data):
+            # Nothing unconsumed, or only the start of a held literal (next()
+            # asked for more): set that start aside as a view and take the
+            # new bytes as the buffer, without copying either.
+            if pos < size:
+                view = memoryview(buf)[pos:]
+                self._lit_pieces.append(view if isinstance(buf, bytes) else memoryview(bytes(view)))
+                self._lit_have += size - pos
+                self._lit_left -= size - pos
+            self._base += size
+            self._buf = data if type(data) is bytes else bytes(data)
+            self._pos = self._scan = 0
+            return
+        if not isinstance(buf, bytearray):
+            # A read ended inside a line (rare: lines are short): from here on
+            # the reads are appended.  Up to 32 bytes before the read position
+            # are kept for error excerpts.
+            keep = pos - 32 if pos > 32 else 0
+            buf = self._buf = bytearray(memoryview(buf)[keep:])
+            self._base += keep
+            self._pos = pos - keep
+            self._scan -= keep
+        buf += data
 
     def take_unparsed(self) -> bytes:
         data = bytes(self._buf[self._pos :])
         self._base += len(self._buf)
-        self._buf.clear()
+        self._buf = b""
+        self._lit_pieces.clear()
+        self._lit_have = 0
         self._pos = self._scan = 0
         return data
 
     def _compact(self) -> None:
+        buf = self._buf
         pos = self._pos
-        if pos == len(self._buf):
+        if pos == len(buf):
             self._base += pos
-            self._buf.clear()
+            self._buf = b""
             self._pos = self._scan = 0
-        elif pos > 65536 and pos > len(self._buf) >> 1:
-            del self._buf[:pos]
+        elif pos > 65536 and pos > len(buf) >> 1 and isinstance(buf, bytearray):
+            # (A bytes buffer is one read: it goes as a whole when consumed.)
+            del buf[:pos]
             self._base += pos
             self._scan -= pos
             self._pos = 0
@@ -270,7 +316,7 @@ class Framer:
     def next(self) -> Frame | FetchLiteralStarted | FetchLiteralChunk | FetchLiteralEnded | None:
         """The next complete frame or streaming event, or None if more input is needed."""
         buf = self._buf
-        limits = self.limits
+        max_line = self.limits.max_line_length
         while True:
             state = self._state
             if state == _LINE:
@@ -278,19 +324,20 @@ class Framer:
                 pos = self._pos
                 if end < 0:
                     self._scan = len(buf)
-                    if self._text_len + len(buf) - pos > limits.max_line_length:
+                    if self._text_len + len(buf) - pos > max_line:
                         raise self._line_too_long(pos)
                     return None
-                if self._text_len + end - pos > limits.max_line_length:
+                if self._text_len + end - pos > max_line:
                     raise self._line_too_long(pos)
                 stop = end - 1 if end > pos and buf[end - 1] == 0x0D else end
-                seg = bytes(buf[pos:stop])
+                seg = buf[pos:stop] if type(buf) is bytes else bytes(memoryview(buf)[pos:stop])
                 if b"\x00" in seg:
                     raise self._nul(pos, seg.index(b"\x00"))
                 seg_start = self._base + pos
                 self._pos = self._scan = end + 1
                 self._text_len += end + 1 - pos
-                if not self._parts:
+                parts = self._parts
+                if not parts:
                     self._head = seg
                 literal = None
                 if seg.endswith(b"}") and not (
@@ -299,9 +346,10 @@ class Framer:
                     brace = seg.rfind(b"{")
                     literal = _LITERAL_END.match(seg, brace) if brace >= 0 else None
                 if literal is None:
-                    self._parts.append(seg.decode("utf-8", "surrogateescape"))
-                    self._offsets.append(seg_start)
-                    frame = Frame(self._parts, self._offsets, self._offsets[0])
+                    parts.append(seg.decode("utf-8", "surrogateescape"))
+                    offsets = self._offsets
+                    offsets.append(seg_start)
+                    frame = Frame(parts, offsets, offsets[0])
                     self._parts = []
                     self._offsets = []
                     self._text_len = self._mem_len = 0
@@ -311,19 +359,44 @@ class Framer:
                 size = int(literal.group(1))
                 cut = brace - 1 if brace > 0 and seg[brace - 1] == 0x7E else brace  # "~{"
                 text = seg[:cut]
-                self._parts.append(text.decode("utf-8", "surrogateescape"))
+                parts.append(text.decode("utf-8", "surrogateescape"))
                 self._offsets.append(seg_start)
                 started = self._start_literal(size, text, end)
                 if started is not None:
                     return started
+                start = end + 1
+                if len(buf) - start >= size:
+                    # A held literal that is all here (the usual case): what the
+                    # _LITERAL state would do next, without going round.
+                    stop = start + size
+                    held = (
+                        buf[start:stop]
+                        if type(buf) is bytes
+                        else bytes(memoryview(buf)[start:stop])
+                    )
+                    parts.append(held)
+                    self._pos = self._scan = stop
+                    self._state = _LINE
             elif state == _LITERAL:
                 pos = self._pos
                 n = self._lit_left
                 if len(buf) - pos < n:
                     return None
-                with memoryview(buf) as mv:
-                    self._parts.append(bytes(mv[pos : pos + n]))
-                self._pos = self._scan = pos + n
+                end = pos + n
+                pieces = self._lit_pieces
+                if pieces:
+                    # The literal spans reads: one copy of all its pieces.
+                    with memoryview(buf) as mv:
+                        pieces.append(mv[pos:end])
+                        held = b"".join(pieces)
+                        pieces.clear()
+                    self._lit_have = 0
+                elif type(buf) is bytes:
+                    held = buf[pos:end]  # (the buffer itself if it is the literal)
+                else:
+                    held = bytes(memoryview(buf)[pos:end])
+                self._parts.append(held)
+                self._pos = self._scan = end
                 self._state = _LINE
             else:  # _STREAM
                 left = self._lit_left
@@ -336,10 +409,11 @@ class Framer:
                 avail = len(buf) - pos
                 if avail == 0:
                     return None
-                take = avail if avail < left else left
-                with memoryview(buf) as mv:
-                    chunk = bytes(mv[pos : pos + take])
-                self._pos = self._scan = pos + take
+                take = min(avail, left, _STREAM_PIECE)
+                end = pos + take
+                # (A slice of bytes is the buffer itself when it is all literal.)
+                chunk = buf[pos:end] if type(buf) is bytes else bytes(memoryview(buf)[pos:end])
+                self._pos = self._scan = end
                 self._lit_left = left - take
                 self._compact()
                 return FetchLiteralChunk(chunk)

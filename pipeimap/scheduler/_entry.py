@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import enum
 from dataclasses import dataclass, field
 
@@ -14,6 +15,8 @@ from ._outcomes import CommandId
 from ._state import MailboxState
 
 __all__ = ["Entry", "Phase"]
+
+_PAST_ANY_UID = 1 << 33  # sorts after every (uid, hi) pair of the same uid
 
 
 class Phase(enum.Enum):
@@ -48,6 +51,8 @@ class Entry:
     partial: dict[tuple[str, int], dict[str, object]] = field(default_factory=dict)
     partial_seq: dict[tuple[str, int], int] = field(default_factory=dict)
     delivered_uids: set[int] = field(default_factory=set)
+    # The ranges of a UID set without "*" (sorted, disjoint), for contains().
+    uid_ranges: tuple[tuple[int, int], ...] | None = None
     _description: str | None = None
     # The command line encoded at submission under a placeholder tag, with the
     # options used (only for one-line commands; dropped once written).
@@ -63,6 +68,9 @@ class Entry:
 
     def setup_routing(self, condstore: bool) -> None:
         cmd = self.command
+        msgs = cmd.messages
+        if isinstance(msgs, UIDSet) and not msgs.has_star:
+            self.uid_ranges = tuple((int(lo), int(hi)) for lo, hi in msgs.ranges)  # type: ignore[arg-type]
         if isinstance(cmd, c.Fetch):
             self.request_names = fetch_request_names(cmd)
             self.required_names = self.request_names - {"UID"}
@@ -81,6 +89,12 @@ class Entry:
     def contains(self, seq: int, uid: UID | None, mbox: MailboxState | None) -> bool:
         """Whether the message (seq, uid) is in this command's set (pipelining.md,
         FETCH routing); a set with ``*`` is resolved against the mailbox."""
+        ranges = self.uid_ranges
+        if ranges is not None and uid is not None:  # the usual case, first
+            if len(ranges) == 1:
+                return ranges[0][0] <= uid <= ranges[0][1]
+            i = bisect.bisect_right(ranges, (uid, _PAST_ANY_UID)) - 1
+            return i >= 0 and ranges[i][0] <= uid <= ranges[i][1]
         msgs = self.command.messages
         if isinstance(msgs, LastSearch) or msgs is None:
             return True

@@ -37,6 +37,7 @@ from . import _events as ev
 from ._entry import Entry, Phase
 from ._footprint import MessageScope
 from ._outcomes import (
+    CommandId,
     Delivered,
     LiteralChunk,
     LiteralEnded,
@@ -57,6 +58,25 @@ _EXPUNGERS = (c.Expunge, c.UidExpunge, c.Move, c.Close)
 _UID_ONLY = frozenset({"UID"})
 #: UID sets of up to this many UIDs are indexed UID by UID for FETCH routing.
 _UID_INDEX_LIMIT = 1024
+
+
+_new = object.__new__
+_set_cid = vars(MessageDelivered)["cid"].__set__
+_set_seq = vars(MessageDelivered)["seq"].__set__
+_set_uid = vars(MessageDelivered)["uid"].__set__
+_set_items = vars(MessageDelivered)["items"].__set__
+
+
+def _delivered(cid: CommandId, seq: SeqNum, uid: UID | None, items: r.FetchItems) -> Outcome:
+    """``MessageDelivered(cid, seq, uid, items)`` without the frozen dataclass
+    ``__init__``'s ``object.__setattr__`` calls (the same object; one per
+    message of a bulk FETCH)."""
+    out = _new(MessageDelivered)
+    _set_cid(out, cid)
+    _set_seq(out, seq)
+    _set_uid(out, uid)
+    _set_items(out, items)
+    return out
 
 
 class Router:
@@ -342,20 +362,35 @@ class Router:
 
     # --- FETCH ------------------------------------------------------------------------------
 
-    def _fetch(self, event: r.FetchResponse) -> list[Outcome]:
+    def fetch(self, event: r.FetchResponse) -> list[Outcome]:
+        """Route a FETCH line (:meth:`route` of one; the scheduler calls it directly)."""
         mbox = self.state.selected
         items = event.items
+        d = items._d
         uid = mbox.on_fetch(event.seq, event.uid, items.flags) if mbox is not None else event.uid
-        selecting = self._qresync_opening()
+        selecting = self._qresync_opening() if self.opening is not None else None
         if selecting is not None:  # changes reported by QRESYNC SELECT (RFC 7162 3.2.5.2)
             if selecting.cancelled:
                 return []
             return [MessageDelivered(selecting.cid, event.seq, uid, items)]
+        seq = event.seq
+        candidates = self._fetch_candidates(uid)
+        if len(candidates) == 1:
+            # The usual case, a bulk FETCH: one command in flight may want this
+            # line, and the line holds exactly the items it asked for.  What the
+            # loop below decides then, without building its sets.
+            e = candidates[0]
+            if d.keys() == e.request_names and e.contains(seq, uid, mbox):
+                if e.partial:
+                    return self._merge(e, seq, uid, d, items)
+                # What _merge does with a whole message when nothing is pending.
+                if uid is not None:
+                    e.delivered_uids.add(int(uid))
+                return [] if e.cancelled else [_delivered(e.cid, seq, uid, items)]
         claimed: set[str] = set()
         outs: list[Outcome] = []
         keys = frozenset(items)
-        seq = event.seq
-        for e in self._fetch_candidates(uid):
+        for e in candidates:
             names = e.request_names & keys
             if not names or (names == _UID_ONLY and e.request_names != _UID_ONLY):
                 continue
@@ -401,14 +436,12 @@ class Router:
         is ``got`` already as FetchItems, when the line is handed on as it is."""
         key = ("u", int(uid)) if uid is not None else ("s", int(seq))
         if uid is not None:
-            e.delivered_uids.add(int(uid))
-        if key not in e.partial and e.required_names <= got.keys():
+            e.delivered_uids.add(key[1])
+        if (not e.partial or key not in e.partial) and e.required_names <= got.keys():
             # The whole message in one line (the usual case): no merging.
             if e.cancelled:
                 return []
-            return [
-                MessageDelivered(e.cid, seq, uid, r.FetchItems(got) if whole is None else whole)
-            ]
+            return [_delivered(e.cid, seq, uid, r.FetchItems(got) if whole is None else whole)]
         acc = e.partial.setdefault(key, {})
         acc.update(got)
         e.partial_seq[key] = int(seq)
@@ -538,7 +571,7 @@ _HANDLERS: dict[type, _Handler] = {
     r.FlagsResponse: Router._flags,  # type: ignore[dict-item]
     r.ExpungeResponse: Router._expunge,  # type: ignore[dict-item]
     r.VanishedResponse: Router._vanished,  # type: ignore[dict-item]
-    r.FetchResponse: Router._fetch,  # type: ignore[dict-item]
+    r.FetchResponse: Router.fetch,  # type: ignore[dict-item]
     r.FetchLiteralStarted: Router._literal_started,  # type: ignore[dict-item]
     r.FetchLiteralChunk: Router._literal_chunk,  # type: ignore[dict-item]
     r.FetchLiteralEnded: Router._literal_ended,  # type: ignore[dict-item]

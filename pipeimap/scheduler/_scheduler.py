@@ -183,6 +183,8 @@ class Scheduler(WriteLayer):
 
     def on_event(self, event: r.Event) -> list[Outcome]:
         """Route one parser event; returns what the client must do."""
+        if type(event) is r.FetchResponse and not self._deferred and not self._closed:
+            return self.router.fetch(event)  # most events: straight to the router
         outs = self.take_outcomes()
         if self._closed:
             return outs
