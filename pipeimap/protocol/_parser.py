@@ -471,4 +471,8 @@ class ResponseParser:
             raise self._item_error(frame, tokens, exc) from None
         seq = SeqNum(n)
         self._last_fetch_seq = seq
-        return FetchResponse(seq, items.uid, items)
+        event = _new(FetchResponse)  # FetchResponse(seq, uid, items), as in _fetch_ahead_batch
+        _set_seq(event, seq)
+        _set_uid(event, items.get("UID"))
+        _set_items(event, items)
+        return event
