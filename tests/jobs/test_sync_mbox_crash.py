@@ -153,3 +153,30 @@ async def test_flags_rewrite_killed_then_resynced(
         async with spec.connect() as client:
             now = await server_messages(client, box)
         assert set(LONG) <= now[2][1]  # the change really was the one tested
+
+
+@pytest.mark.parametrize("when", WHENS)
+async def test_uidvalidity_orphans_rewrite_killed_then_resynced(
+    dovecot: DovecotServer, tmp_path: Path, when: When
+) -> None:
+    """A UIDVALIDITY change: the old messages are moved aside (delivered to the
+    attic mailbox, then removed from the mailbox's mbox by a rewrite); a kill at
+    that rewrite, then a normal run: the mirror holds the new messages, the
+    attic each old message exactly once."""
+    spec = spec_for(dovecot, "bob")
+    box = unique("mboxkilluv")
+    with anyio.fail_after(TIMEOUT):
+        async with spec.connect() as client:
+            await populate(client, box, samples(5))
+            old = await server_messages(client, box)
+        await sync(spec, tmp_path, mailboxes=[box], format="mbox", fsync=False)
+        async with spec.connect() as client:
+            before = (await client.status(box)).uidvalidity
+            await client.delete(box)
+            await populate(client, box, samples(3))
+            assert (await client.status(box)).uidvalidity != before
+        await _killed_sync(spec, tmp_path, box, when)
+        await _resync_and_check(spec, tmp_path, box)
+    store = MboxStore(tmp_path, single_file=False)
+    attic = [store.read(m.key) for m in store.iter_messages(f"pipeimap-replaced/{box}")]
+    assert sorted(attic) == sorted(b for b, _, _ in old.values())
