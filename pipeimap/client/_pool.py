@@ -53,6 +53,7 @@ from ..protocol._limits import ParserLimits
 from ..protocol._types import Secret
 from ._client import Client
 from ._connect import TLSMode, _check_credentials, _unwrap, connect
+from ._connection import MIN_RATE
 from ._trace import TraceTarget
 
 if sys.version_info >= (3, 11):
@@ -188,6 +189,7 @@ class ConnectionPool:
         compress: bool = True,
         id: Mapping[str, str | None] | None = None,
         parser_limits: ParserLimits | None = None,
+        min_rate: float = MIN_RATE,
         trace: TraceTarget | None = None,
         trace_bodies: bool = False,
     ) -> None:
@@ -210,6 +212,7 @@ class ConnectionPool:
             "compress": compress,
             "id": id,
             "parser_limits": parser_limits,
+            "min_rate": min_rate,
             "trace": trace,
             "trace_bodies": trace_bodies,
         }

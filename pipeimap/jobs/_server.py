@@ -15,6 +15,7 @@ from typing import Any
 
 from ..client import Client, ConnectionPool, connect
 from ..client._connect import TLSMode
+from ..client._connection import MIN_RATE
 from ..client._trace import TraceTarget
 from ..protocol._types import Secret
 
@@ -36,6 +37,9 @@ class ServerSpec:
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
     connect_timeout: float | None = 30.0
     timeout: float | None = 120.0
+    #: The read timeout's transfer-rate floor in bytes per second (see
+    #: :func:`pipeimap.connect`); 0 counts any byte as progress.
+    min_rate: float = MIN_RATE
     pipeline_depth: int = 128
     compress: bool = True
     #: A protocol trace for bug reports (see :func:`pipeimap.connect`); every
@@ -61,6 +65,7 @@ class ServerSpec:
             "ssl_context": self.ssl_context,
             "connect_timeout": self.connect_timeout,
             "timeout": self.timeout,
+            "min_rate": self.min_rate,
             "pipeline_depth": self.pipeline_depth,
             "compress": self.compress,
         }

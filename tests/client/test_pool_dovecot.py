@@ -355,3 +355,18 @@ async def test_connect_failure_reaches_the_borrower() -> None:
                         pass
             assert pool.stats.open == pool.stats.opening == 0
             assert pool.stats.opened == 2
+
+
+async def test_connection_options_reach_every_connection(
+    dovecot: DovecotServer, counter: ConnectCounter
+) -> None:
+    """Options the pool takes (here the read timeout's rate floor and the
+    pipeline depth) are the options of the connections it opens."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        (box,) = await make_mailboxes(dovecot, 1)
+        pool = make_pool(dovecot, 2, min_rate=5.0, pipeline_depth=7)
+        async with pool, pool.mailbox(box, readonly=True) as lent:
+            await lent.noop()
+    (opened,) = counter.clients
+    assert opened._conn.min_rate == 5.0
+    assert opened._conn.sched.options.pipeline_depth == 7
