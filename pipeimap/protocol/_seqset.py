@@ -338,7 +338,18 @@ class _MessageSet:
             return number in self
         if largest == 0:
             return False
-        return self._contains_resolved(self.resolve(largest)._ranges, number)
+        largest = _check_number(largest)
+        # What ``number in self.resolve(largest)`` answers (the union of the
+        # resolved ranges), without building the set: the router asks this for
+        # every FETCH line of ``1:*``, with ``largest`` growing as UIDs arrive.
+        for lo, hi in self._ranges:
+            if lo == STAR_VALUE:
+                lo = largest
+            if hi == STAR_VALUE:
+                hi = largest
+            if lo <= number <= hi or hi <= number <= lo:
+                return True
+        return False
 
     def resolve(self: _SetT, largest: int) -> _SetT:
         """The bounded set obtained by reading ``*`` as ``largest``.

@@ -242,3 +242,13 @@ def test_resolve_matches_definition(nums: list[int], largest: int) -> None:
     expected = set(nums[1:]) | set(range(min(lo, largest), max(lo, largest) + 1))
     existing = set(range(1, largest + 1))
     assert set(s.resolve(largest)) & existing == expected & existing
+
+
+@given(_sets(), st.integers(1, 2**32 - 1), st.integers(1, 2**32 - 1))
+def test_contains_with_largest_is_membership_of_the_resolved_set(
+    s: UIDSet, number: int, largest: int
+) -> None:
+    resolved = s.resolve(largest)
+    assert s.contains(number, largest) == (number in resolved)
+    for n in (largest, max(1, largest - 1), min(largest + 1, 2**32 - 1)):
+        assert s.contains(n, largest) == (n in resolved)
